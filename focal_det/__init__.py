@@ -1,0 +1,10 @@
+"""focal_det: class-imbalance losses and tools for MMDetection 3.x.
+
+Importing the package registers every module into mmdet's registries, so a
+config only needs ``custom_imports = dict(imports=['focal_det'])``.
+"""
+from . import checkpoint  # noqa: F401  (torch>=2.6 checkpoint loading)
+from . import datasets  # noqa: F401
+from . import losses  # noqa: F401
+
+__version__ = '0.1.0'

@@ -1,0 +1,16 @@
+"""Datasets: the embedded long-tailed synthetic detection data.
+
+Importing this package registers :class:`LongTailSynthDataset` in
+``mmdet.registry.DATASETS``.
+"""
+from .longtail_dataset import LongTailSynthDataset
+from .longtail_synth import (LONGTAIL_CLASSES, LONGTAIL_PALETTE,
+                             MIN_VAL_INSTANCES, ensure_longtail_dataset,
+                             generate_longtail_dataset, longtail_train_counts,
+                             lvis_frequency)
+
+__all__ = [
+    'LongTailSynthDataset', 'LONGTAIL_CLASSES', 'LONGTAIL_PALETTE',
+    'MIN_VAL_INSTANCES', 'generate_longtail_dataset',
+    'ensure_longtail_dataset', 'longtail_train_counts', 'lvis_frequency'
+]

@@ -1,0 +1,702 @@
+"""A deterministic, long-tailed synthetic detection dataset in COCO format.
+
+Twenty classes (five shapes in four colours) are drawn on small, cluttered
+images. The TRAIN split follows a power law over class rank, from
+``head_instances`` objects of the most frequent class down to
+``head_instances / imbalance_ratio`` of the rarest; the VALIDATION split is
+roughly balanced (at least :data:`MIN_VAL_INSTANCES` objects of every class),
+so per-class AP is measurable for the tail too.
+
+How the exact counts are reached: every split first builds the multiset of
+class labels with the target count of each class, shuffles it and deals it
+into the images' object slots. Objects are never dropped afterwards: instead
+of removing heavily occluded objects, placement rejects any position that
+would hide more than :data:`MAX_OCCLUSION` of an object already drawn. So the
+annotation counts equal the targets exactly.
+
+Occlusion rule: objects are drawn in order, later ones over earlier ones.
+Every annotated object keeps at least ``1 - MAX_OCCLUSION`` (40 %) of its
+pixels visible; its box is the tight box of its VISIBLE pixels and its area
+the number of visible pixels, as in COCO.
+
+Determinism: all randomness comes from numpy Generators seeded from ``seed``
+(one stream per split for the dealing and one per image for the drawing);
+PNGs are written by Pillow with fixed options and no metadata, and the JSON
+with fixed formatting and no timestamps. The same seed therefore gives
+byte-identical files (with the same numpy, Pillow and zlib).
+
+Categories carry LVIS-style fields computed on the TRAIN split:
+``instance_count``, ``image_count`` and ``frequency`` (LVIS's rule on the
+image count: 'r' up to 10 images, 'c' 11 to 100, 'f' above 100).
+"""
+import json
+import math
+import os
+import os.path as osp
+import shutil
+import tempfile
+from numbers import Integral, Real
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+SHAPES = ('circle', 'square', 'triangle', 'cross', 'ring')
+COLOURS = {
+    'red': (210, 45, 45),
+    'green': (45, 170, 70),
+    'blue': (50, 90, 215),
+    'yellow': (225, 200, 50),
+}
+
+# Class of rank k (category id k + 1) is shape k mod 5 in colour k mod 4.
+# Since 5 and 4 are coprime this visits every (shape, colour) pair once, and
+# neighbouring ranks never share a shape or a colour: the head and the tail
+# both mix all shapes and colours, so rarity is not a shortcut to either cue.
+_COLOUR_NAMES = tuple(COLOURS)
+_CLASS_SPECS = tuple((SHAPES[rank % len(SHAPES)],
+                      _COLOUR_NAMES[rank % len(_COLOUR_NAMES)])
+                     for rank in range(len(SHAPES) * len(_COLOUR_NAMES)))
+
+#: Class names in category-id order (id 1 first), which is also rank order:
+#: the first class is the most frequent one in the train split.
+LONGTAIL_CLASSES = tuple(f'{colour}_{shape}'
+                         for shape, colour in _CLASS_SPECS)
+#: The drawing colour of each class, in the order of LONGTAIL_CLASSES.
+LONGTAIL_PALETTE = tuple(COLOURS[colour] for _, colour in _CLASS_SPECS)
+
+#: The validation split holds at least this many objects of every class.
+MIN_VAL_INSTANCES = 30
+#: Largest fraction of an annotated object that later objects may cover.
+MAX_OCCLUSION = 0.6
+#: Object sizes (diameter of the circle enclosing the shape) at the
+#: reference image size; other image sizes scale them proportionally.
+REFERENCE_IMAGE_SIZE = 128
+REFERENCE_OBJECT_SIZE = (10, 48)
+
+# LVIS frequency buckets on the number of train images holding a class.
+_RARE_MAX_IMAGES = 10
+_COMMON_MAX_IMAGES = 100
+
+_SPLIT_STREAMS = {'train': 0, 'val': 1}
+_PLACEMENT_TRIES = 200
+# Each rejected placement shrinks the largest size allowed for the next try,
+# so crowded images end with small objects instead of failing.
+_PLACEMENT_SHRINK = 0.97
+_PIXEL_NOISE_STD = 6.0
+_PNG_COMPRESS_LEVEL = 6
+
+
+def longtail_train_counts(head_instances: int = 1000,
+                          imbalance_ratio: float = 125.0) -> List[int]:
+    """Target number of train objects per class, in category-id order.
+
+    Class rank k (0-based) gets ``round(head_instances * (k + 1) ** -a)``
+    objects, with ``a = ln(imbalance_ratio) / ln(num_classes)`` so that the
+    rarest class gets ``head_instances / imbalance_ratio`` before rounding.
+
+    Args:
+        head_instances: Objects of the most frequent class.
+        imbalance_ratio: Head count divided by tail count (>= 1).
+
+    Returns:
+        One count per class of :data:`LONGTAIL_CLASSES`, non-increasing.
+
+    Raises:
+        ValueError: If an argument is out of range or the rarest class would
+            get no object.
+    """
+    head_instances = _check_int('head_instances', head_instances, minimum=1)
+    if not isinstance(imbalance_ratio, Real) or isinstance(
+            imbalance_ratio, bool) or not imbalance_ratio >= 1:
+        raise ValueError(f'imbalance_ratio must be a number >= 1, got '
+                         f'{imbalance_ratio!r}')
+    if head_instances / imbalance_ratio < 1:
+        raise ValueError(
+            f'head_instances / imbalance_ratio must be >= 1 so that the '
+            f'rarest class has an object, got {head_instances} / '
+            f'{imbalance_ratio}')
+    num_classes = len(LONGTAIL_CLASSES)
+    exponent = math.log(imbalance_ratio) / math.log(num_classes)
+    # The tail count is head / ratio >= 1 before rounding, so every class
+    # gets at least one object.
+    return [
+        round(head_instances * (rank + 1)**-exponent)
+        for rank in range(num_classes)
+    ]
+
+
+def lvis_frequency(image_count: int) -> str:
+    """LVIS frequency bucket of a class from its number of train images.
+
+    Args:
+        image_count: Train images containing the class.
+
+    Returns:
+        'r' (rare, <= 10 images), 'c' (common, 11-100) or 'f' (frequent).
+    """
+    if image_count <= _RARE_MAX_IMAGES:
+        return 'r'
+    if image_count <= _COMMON_MAX_IMAGES:
+        return 'c'
+    return 'f'
+
+
+def generate_longtail_dataset(
+        out_dir: str,
+        seed: int = 0,
+        *,
+        image_size: int = REFERENCE_IMAGE_SIZE,
+        num_train_images: int = 600,
+        num_val_images: int = 220,
+        head_instances: int = 1000,
+        imbalance_ratio: float = 125.0,
+        val_instances_per_class: Tuple[int, int] = (30, 45),
+        objects_per_image: Tuple[int, int] = (2, 8),
+        object_size: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
+    """Write the long-tailed dataset as PNG images and COCO json files.
+
+    Layout: ``out_dir/train/*.png``, ``out_dir/val/*.png``,
+    ``out_dir/annotations/train.json`` and ``out_dir/annotations/val.json``.
+    The defaults give 600 train images (1995 objects, head 1000, tail 8)
+    and 220 validation images (30-45 objects per class) of 128x128 pixels.
+
+    Args:
+        out_dir: Directory to write; it must not exist or be empty.
+        seed: Non-negative integer; the same seed gives identical files.
+        image_size: Side of the square RGB images in pixels (>= 32).
+        num_train_images: Images of the train split.
+        num_val_images: Images of the validation split.
+        head_instances: Train objects of the most frequent class.
+        imbalance_ratio: Train objects of the most frequent class divided
+            by those of the rarest one.
+        val_instances_per_class: Inclusive range from which each class's
+            number of validation objects is drawn; the low end must be at
+            least :data:`MIN_VAL_INSTANCES`.
+        objects_per_image: Inclusive range of objects per image.
+        object_size: Inclusive range of object sizes in pixels (diameter of
+            the circle enclosing the shape); ``None`` means 10-48 pixels at
+            128x128, scaled with ``image_size``.
+
+    Returns:
+        A summary: ``out_dir``, ``classes``, ``num_train_images``,
+        ``num_val_images``, ``train_instance_counts``,
+        ``train_image_counts``, ``val_instance_counts`` (lists in
+        category-id order) and ``frequency`` (the LVIS bucket per class).
+
+    Raises:
+        ValueError: If an argument is out of range or ``out_dir`` is a file.
+        FileExistsError: If ``out_dir`` is a non-empty directory.
+    """
+    seed = _check_int('seed', seed, minimum=0)
+    image_size = _check_int('image_size', image_size, minimum=32)
+    num_train_images = _check_int('num_train_images', num_train_images,
+                                  minimum=1)
+    num_val_images = _check_int('num_val_images', num_val_images, minimum=1)
+    objects_per_image = _check_range('objects_per_image', objects_per_image,
+                                     minimum=1)
+    val_instances_per_class = _check_range('val_instances_per_class',
+                                           val_instances_per_class,
+                                           minimum=MIN_VAL_INSTANCES)
+    if object_size is None:
+        scale = image_size / REFERENCE_IMAGE_SIZE
+        object_size = tuple(
+            max(4, round(size * scale)) for size in REFERENCE_OBJECT_SIZE)
+    object_size = _check_range('object_size', object_size, minimum=4,
+                               maximum=image_size // 2)
+    train_counts = longtail_train_counts(head_instances, imbalance_ratio)
+    # Normalised so that e.g. ratio 125 and 125.0 write the same json.
+    head_instances, imbalance_ratio = int(head_instances), float(
+        imbalance_ratio)
+    train_rng = np.random.default_rng([seed, _SPLIT_STREAMS['train']])
+    val_rng = np.random.default_rng([seed, _SPLIT_STREAMS['val']])
+    low, high = val_instances_per_class
+    val_counts = val_rng.integers(low, high + 1,
+                                  size=len(LONGTAIL_CLASSES)).tolist()
+    _check_fits('num_train_images', num_train_images, sum(train_counts),
+                objects_per_image)
+    _check_fits('num_val_images', num_val_images, sum(val_counts),
+                objects_per_image)
+    _prepare_empty_dir(out_dir)
+
+    drawing = dict(image_size=image_size, object_size=object_size)
+    train_records = _write_split(out_dir, 'train', seed, train_counts,
+                                 num_train_images, objects_per_image,
+                                 train_rng, drawing)
+    val_records = _write_split(out_dir, 'val', seed, val_counts,
+                               num_val_images, objects_per_image, val_rng,
+                               drawing)
+    train_instances, train_images = _count_per_class(train_records)
+    val_instances, _ = _count_per_class(val_records)
+    # The dealing fixes the counts, so a mismatch here is a generator bug.
+    if train_instances != train_counts or val_instances != val_counts:
+        raise RuntimeError('generated object counts differ from the targets')
+    if min(val_instances) < MIN_VAL_INSTANCES:
+        raise RuntimeError(f'validation split has a class with fewer than '
+                           f'{MIN_VAL_INSTANCES} objects')
+    categories = [
+        dict(id=category_id, name=name,
+             frequency=lvis_frequency(image_count),
+             instance_count=instance_count, image_count=image_count)
+        for category_id, (name, instance_count, image_count) in enumerate(
+            zip(LONGTAIL_CLASSES, train_instances, train_images), start=1)
+    ]
+    options = dict(image_size=image_size, num_train_images=num_train_images,
+                   num_val_images=num_val_images,
+                   head_instances=head_instances,
+                   imbalance_ratio=imbalance_ratio,
+                   val_instances_per_class=list(val_instances_per_class),
+                   objects_per_image=list(objects_per_image),
+                   object_size=list(object_size))
+    for split, records in (('train', train_records), ('val', val_records)):
+        _write_coco_json(
+            osp.join(out_dir, 'annotations', f'{split}.json'), split, seed,
+            options, records, categories)
+    return dict(out_dir=out_dir, classes=LONGTAIL_CLASSES,
+                num_train_images=num_train_images,
+                num_val_images=num_val_images,
+                train_instance_counts=train_instances,
+                train_image_counts=train_images,
+                val_instance_counts=val_instances,
+                frequency=[category['frequency'] for category in categories])
+
+
+def ensure_longtail_dataset(data_root: str, seed: int = 0,
+                            **generator_options: Any) -> str:
+    """Generate the dataset at ``data_root`` unless it is already there.
+
+    The dataset counts as present when ``data_root/annotations/train.json``
+    exists; then nothing is read or written. Otherwise it is generated in a
+    temporary directory next to ``data_root`` and renamed into place, so an
+    interrupted run never leaves a half-written dataset at ``data_root`` (at
+    worst a ``.<name>.partial-*`` directory beside it). When several
+    processes race, the first rename wins and the others discard their copy.
+
+    Args:
+        data_root: Dataset directory; it may be missing (its parents are
+            created) or an empty directory.
+        seed: Seed passed to :func:`generate_longtail_dataset`.
+        **generator_options: Further keyword arguments of
+            :func:`generate_longtail_dataset`.
+
+    Returns:
+        The absolute path of ``data_root``.
+
+    Raises:
+        ValueError: If ``data_root`` is not a path, is a file, or is a
+            non-empty directory without ``annotations/train.json`` (which is
+            left untouched).
+    """
+    if not isinstance(data_root, (str, os.PathLike)) or not os.fspath(
+            data_root):
+        raise ValueError(f'data_root must be a non-empty path, got '
+                         f'{data_root!r}')
+    data_root = osp.abspath(os.fspath(data_root))
+    if _dataset_present(data_root):
+        return data_root
+    if osp.exists(data_root) and not osp.isdir(data_root):
+        raise ValueError(f'data_root {data_root} exists and is not a '
+                         f'directory')
+    if osp.isdir(data_root) and os.listdir(data_root):
+        raise ValueError(
+            f'data_root {data_root} is a non-empty directory without '
+            f'annotations/train.json; remove it or choose another data_root')
+    parent = osp.dirname(data_root)
+    os.makedirs(parent, exist_ok=True)
+    # The dataset is built one level inside the private (mode 0700) staging
+    # directory, so that the renamed dataset gets the usual permissions.
+    staging_dir = tempfile.mkdtemp(
+        prefix=f'.{osp.basename(data_root)}.partial-', dir=parent)
+    try:
+        staged_dataset = osp.join(staging_dir, 'dataset')
+        generate_longtail_dataset(staged_dataset, seed, **generator_options)
+        try:
+            # rename() is atomic and also replaces an empty directory.
+            os.rename(staged_dataset, data_root)
+        except OSError:
+            if not _dataset_present(data_root):
+                raise
+            # Another process finished first: keep its dataset.
+    finally:
+        shutil.rmtree(staging_dir)
+    return data_root
+
+
+def _dataset_present(data_root: str) -> bool:
+    """Whether ``data_root`` holds a dataset (its train annotations)."""
+    return osp.isfile(osp.join(data_root, 'annotations', 'train.json'))
+
+
+def _check_int(name: str, value: Any, minimum: int) -> int:
+    """Return ``value`` as an int; ValueError unless it is an integer >=
+    ``minimum`` (bools are refused)."""
+    if not isinstance(value, Integral) or isinstance(value, bool) \
+            or value < minimum:
+        raise ValueError(f'{name} must be an integer >= {minimum}, got '
+                         f'{value!r}')
+    return int(value)
+
+
+def _check_range(name: str, value: Any, minimum: int,
+                 maximum: Optional[int] = None) -> Tuple[int, int]:
+    """Return ``value`` as a ``(low, high)`` int pair; ValueError unless it
+    is an ordered integer pair with both ends in ``[minimum, maximum]``
+    (``maximum`` None: no upper limit)."""
+    if (not isinstance(value, (tuple, list)) or len(value) != 2
+            or not all(isinstance(end, Integral) and not isinstance(end, bool)
+                       for end in value)
+            or not minimum <= value[0] <= value[1]
+            or (maximum is not None and value[1] > maximum)):
+        upper = '' if maximum is None else f' <= {maximum}'
+        raise ValueError(f'{name} must be a pair (low, high) of integers '
+                         f'with {minimum} <= low <= high{upper}, got '
+                         f'{value!r}')
+    return int(value[0]), int(value[1])
+
+
+def _check_fits(name: str, num_images: int, num_objects: int,
+                objects_per_image: Tuple[int, int]) -> None:
+    """Raise ValueError unless the objects fit the per-image range."""
+    low, high = objects_per_image
+    if not low * num_images <= num_objects <= high * num_images:
+        raise ValueError(
+            f'{name}={num_images} cannot hold {num_objects} objects with '
+            f'objects_per_image={tuple(objects_per_image)}: it needs between '
+            f'{math.ceil(num_objects / high)} and {num_objects // low} '
+            f'images')
+
+
+def _prepare_empty_dir(out_dir: str) -> None:
+    """Create ``out_dir`` and its split folders; refuse to mix datasets."""
+    if osp.exists(out_dir) and not osp.isdir(out_dir):
+        raise ValueError(f'out_dir {out_dir} exists and is not a directory')
+    if osp.isdir(out_dir) and os.listdir(out_dir):
+        raise FileExistsError(f'out_dir {out_dir} is not empty; remove it '
+                              f'or choose another directory')
+    for sub_dir in ('train', 'val', 'annotations'):
+        os.makedirs(osp.join(out_dir, sub_dir), exist_ok=True)
+
+
+def _deal_labels(class_counts: Sequence[int], num_images: int,
+                 objects_per_image: Tuple[int, int],
+                 rng: np.random.Generator) -> List[np.ndarray]:
+    """Deal a shuffled multiset of class labels into images.
+
+    The multiset holds exactly ``class_counts[c]`` copies of label ``c``,
+    so the split's counts are the targets, whatever the dealing.
+
+    Args:
+        class_counts: Objects per class.
+        num_images: Number of images to fill.
+        objects_per_image: Inclusive range of objects per image.
+        rng: Random stream of the split.
+
+    Returns:
+        One array of class indices per image, in drawing order.
+    """
+    low, high = objects_per_image
+    objects_in_image = np.full(num_images, low, dtype=np.int64)
+    # Images get their extra objects with unequal propensities, so the
+    # number of objects per image spreads over the whole allowed range
+    # instead of piling up at the mean.
+    propensity = rng.gamma(shape=1.0, size=num_images)
+    for _ in range(sum(class_counts) - low * num_images):
+        open_propensity = np.where(objects_in_image < high, propensity, 0.0)
+        image_index = rng.choice(num_images,
+                                 p=open_propensity / open_propensity.sum())
+        objects_in_image[image_index] += 1
+    labels = np.repeat(np.arange(len(class_counts)), class_counts)
+    rng.shuffle(labels)
+    return np.split(labels, np.cumsum(objects_in_image)[:-1])
+
+
+def _write_split(out_dir: str, split: str, seed: int,
+                 class_counts: Sequence[int], num_images: int,
+                 objects_per_image: Tuple[int, int], rng: np.random.Generator,
+                 drawing: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """Draw and save every image of a split.
+
+    Args:
+        out_dir: Dataset root.
+        split: 'train' or 'val'.
+        seed: Dataset seed.
+        class_counts: Objects per class in this split.
+        num_images: Images of the split.
+        objects_per_image: Inclusive range of objects per image.
+        rng: Random stream of the split (used for the dealing only).
+        drawing: ``image_size`` and ``object_size`` for :func:`_draw_image`.
+
+    Returns:
+        One record per image: ``file_name`` and its ``objects`` (class
+        index, visible box and visible area).
+    """
+    labels_per_image = _deal_labels(class_counts, num_images,
+                                    objects_per_image, rng)
+    records = []
+    for image_index, labels in enumerate(labels_per_image):
+        # A stream per image: an image depends only on the seed, the split,
+        # its index and its labels.
+        image_rng = np.random.default_rng(
+            [seed, _SPLIT_STREAMS[split], image_index])
+        pixels, objects = _draw_image(labels, image_rng, **drawing)
+        file_name = f'{image_index + 1:06d}.png'
+        Image.fromarray(pixels, mode='RGB').save(
+            osp.join(out_dir, split, file_name), format='PNG',
+            compress_level=_PNG_COMPRESS_LEVEL)
+        records.append(dict(file_name=file_name, objects=objects))
+    return records
+
+
+def _draw_image(labels: np.ndarray, rng: np.random.Generator,
+                image_size: int,
+                object_size: Tuple[int, int]) -> Tuple[np.ndarray, List]:
+    """Draw one image: textured background, distractors, then the objects.
+
+    Args:
+        labels: Class index of each object, in drawing order.
+        rng: Random stream of this image.
+        image_size: Side of the square image.
+        object_size: Inclusive range of object sizes in pixels.
+
+    Returns:
+        The ``(image_size, image_size, 3)`` uint8 pixels, and per object a
+        tuple ``(class_index, (x, y, w, h), visible_area)``.
+    """
+    canvas = Image.fromarray(_textured_background(rng, image_size))
+    _draw_distractors(ImageDraw.Draw(canvas), rng, image_size)
+    pixels = np.asarray(canvas, dtype=np.float32).copy()
+    # owner[y, x] is the index of the object seen at that pixel, -1 if none.
+    owner = np.full((image_size, image_size), -1, dtype=np.int32)
+    drawn_areas = []
+    for object_index, class_index in enumerate(labels):
+        shape, colour = _CLASS_SPECS[class_index]
+        mask = _place_object(shape, owner, drawn_areas, rng, object_size)
+        owner[mask] = object_index
+        drawn_areas.append(int(mask.sum()))
+        pixels[mask] = _shaded_colour(COLOURS[colour], mask, rng)
+    pixels += rng.normal(0.0, _PIXEL_NOISE_STD, size=pixels.shape)
+    objects = []
+    for object_index, class_index in enumerate(labels):
+        rows, cols = np.nonzero(owner == object_index)
+        box = (float(cols.min()), float(rows.min()),
+               float(cols.max() - cols.min() + 1),
+               float(rows.max() - rows.min() + 1))
+        objects.append((int(class_index), box, float(rows.size)))
+    return np.clip(np.rint(pixels), 0, 255).astype(np.uint8), objects
+
+
+def _textured_background(rng: np.random.Generator,
+                         image_size: int) -> np.ndarray:
+    """Low-saturation texture: coarse and finer smooth noise, grey-ish.
+
+    The tint is weak so the background never takes a class colour.
+    """
+    brightness = (_smooth_noise(rng, 4, image_size) * 50 +
+                  _smooth_noise(rng, 12, image_size) * 20 +
+                  rng.uniform(90, 160))
+    tint = np.stack([_smooth_noise(rng, 5, image_size) for _ in range(3)],
+                    axis=-1) * 15
+    background = brightness[..., None] + tint
+    return np.clip(np.rint(background), 0, 255).astype(np.uint8)
+
+
+def _smooth_noise(rng: np.random.Generator, grid_size: int,
+                  image_size: int) -> np.ndarray:
+    """Uniform [-1, 1] noise on a coarse grid, bilinearly upsampled."""
+    grid = rng.uniform(-1.0, 1.0, size=(grid_size, grid_size))
+    coords = np.linspace(0.0, grid_size - 1.0, image_size)
+    lower = np.minimum(np.floor(coords).astype(np.int64), grid_size - 2)
+    weight = coords - lower
+    rows = (grid[lower] * (1 - weight)[:, None] +
+            grid[lower + 1] * weight[:, None])
+    return rows[:, lower] * (1 - weight) + rows[:, lower + 1] * weight
+
+
+def _draw_distractors(draw: ImageDraw.ImageDraw, rng: np.random.Generator,
+                      image_size: int) -> None:
+    """Unannotated clutter under the objects: strokes and elongated blobs.
+
+    Strokes may take any colour, so colour alone never identifies an
+    object; blobs are elongated ellipses, so they never look like a class
+    shape.
+    """
+    scale = image_size / REFERENCE_IMAGE_SIZE
+    for _ in range(rng.integers(2, 7)):
+        points = rng.uniform(0, image_size, size=(rng.integers(2, 5), 2))
+        draw.line([tuple(point) for point in points],
+                  fill=tuple(rng.integers(0, 256, size=3).tolist()),
+                  width=max(1, round(rng.uniform(1, 3) * scale)))
+    for _ in range(rng.integers(1, 4)):
+        half_length = rng.uniform(4, 16) * scale
+        half_width = half_length * rng.uniform(0.2, 0.5)
+        angle = rng.uniform(0, np.pi)
+        centre = rng.uniform(0, image_size, size=2)
+        steps = np.linspace(0, 2 * np.pi, 24, endpoint=False)
+        outline = np.stack(
+            [half_length * np.cos(steps), half_width * np.sin(steps)], axis=1)
+        # Desaturated: halfway between a random colour and grey.
+        colour = (rng.integers(0, 256, size=3) + 128) // 2
+        draw.polygon(_rotate(outline, angle, centre),
+                     fill=tuple(colour.tolist()))
+
+
+def _place_object(shape: str, owner: np.ndarray, drawn_areas: List[int],
+                  rng: np.random.Generator,
+                  object_size: Tuple[int, int]) -> np.ndarray:
+    """Find a position and size at which the new object hides no more than
+    :data:`MAX_OCCLUSION` of any object drawn before it.
+
+    Args:
+        shape: One of :data:`SHAPES`.
+        owner: Index of the visible object per pixel (-1: none).
+        drawn_areas: Full pixel area of every object drawn so far.
+        rng: Random stream of this image.
+        object_size: Inclusive range of object sizes in pixels.
+
+    Returns:
+        The boolean pixel mask of the new object.
+
+    Raises:
+        RuntimeError: If no placement is found; the image is too crowded
+            for its size.
+    """
+    image_size = owner.shape[0]
+    min_size, max_size = object_size
+    visible_areas = np.bincount(owner[owner >= 0],
+                                minlength=len(drawn_areas))
+    min_visible = (1.0 - MAX_OCCLUSION) * np.asarray(drawn_areas)
+    for attempt in range(_PLACEMENT_TRIES):
+        size_cap = max(min_size, max_size * _PLACEMENT_SHRINK**attempt)
+        # Log-uniform: small objects are as common as large ones per octave.
+        size = math.exp(rng.uniform(math.log(min_size), math.log(size_cap)))
+        centre = rng.uniform(size / 2, image_size - size / 2, size=2)
+        mask = _shape_mask(shape, size, centre, rng.uniform(0, 2 * np.pi),
+                           image_size)
+        if not mask.any():
+            continue
+        covered = owner[mask]
+        hidden = np.bincount(covered[covered >= 0],
+                             minlength=len(drawn_areas))
+        if np.all(visible_areas - hidden >= min_visible):
+            return mask
+    raise RuntimeError(
+        f'could not place a {shape} hiding at most {MAX_OCCLUSION:.0%} of '
+        f'the {len(drawn_areas)} objects already in a {image_size}px image; '
+        f'lower objects_per_image or object_size')
+
+
+def _shape_mask(shape: str, size: float, centre: np.ndarray, angle: float,
+                image_size: int) -> np.ndarray:
+    """Rasterise a shape inscribed in a circle of diameter ``size``.
+
+    Args:
+        shape: One of :data:`SHAPES`.
+        size: Diameter of the enclosing circle in pixels.
+        centre: ``(x, y)`` of the centre.
+        angle: Rotation in radians (ignored by the round shapes).
+        image_size: Side of the square canvas.
+
+    Returns:
+        Boolean ``(image_size, image_size)`` mask.
+    """
+    canvas = Image.new('L', (image_size, image_size), 0)
+    draw = ImageDraw.Draw(canvas)
+    radius = size / 2
+    x, y = centre
+    if shape in ('circle', 'ring'):
+        draw.ellipse([x - radius, y - radius, x + radius, y + radius],
+                     fill=255)
+        if shape == 'ring':
+            hole = radius * 0.55
+            draw.ellipse([x - hole, y - hole, x + hole, y + hole], fill=0)
+    else:
+        if shape == 'square':
+            half_side = radius / math.sqrt(2)
+            outline = [(-half_side, -half_side), (half_side, -half_side),
+                       (half_side, half_side), (-half_side, half_side)]
+        elif shape == 'triangle':
+            outline = [(radius * math.cos(corner), radius * math.sin(corner))
+                       for corner in np.arange(3) * 2 * np.pi / 3]
+        else:  # cross: arms a third as thick as long, tips on the circle.
+            arm = radius / math.sqrt(1 + 1 / 9)
+            bar = arm / 3
+            outline = [(bar, -arm), (bar, -bar), (arm, -bar), (arm, bar),
+                       (bar, bar), (bar, arm), (-bar, arm), (-bar, bar),
+                       (-arm, bar), (-arm, -bar), (-bar, -bar), (-bar, -arm)]
+        draw.polygon(_rotate(np.asarray(outline), angle, centre), fill=255)
+    return np.asarray(canvas) > 0
+
+
+def _rotate(points: np.ndarray, angle: float,
+            centre: np.ndarray) -> List[Tuple[float, float]]:
+    """Rotate ``(n, 2)`` points about the origin, then move to ``centre``."""
+    cos, sin = math.cos(angle), math.sin(angle)
+    rotated = points @ np.array([[cos, sin], [-sin, cos]]) + centre
+    return [tuple(point) for point in rotated.tolist()]
+
+
+def _shaded_colour(base_colour: Tuple[int, int, int], mask: np.ndarray,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Per-object colour jitter and a linear shading across the object.
+
+    Keeps instances of a class from being pixel-identical while staying
+    far from the other class colours.
+
+    Returns:
+        ``(mask.sum(), 3)`` float colours for the masked pixels.
+    """
+    colour = np.asarray(base_colour, np.float32) + rng.uniform(-20, 20, 3)
+    rows, cols = np.nonzero(mask)
+    extent = max(rows.max() - rows.min(), cols.max() - cols.min(), 1)
+    direction = rng.uniform(0, 2 * np.pi)
+    position = ((cols - cols.mean()) * math.cos(direction) +
+                (rows - rows.mean()) * math.sin(direction)) / extent
+    shading = 1.0 + rng.uniform(0.1, 0.3) * position
+    return np.clip(colour[None, :] * shading[:, None], 0, 255)
+
+
+def _count_per_class(
+        records: List[Dict[str, Any]]) -> Tuple[List[int], List[int]]:
+    """Objects and images per class of a split's records."""
+    instances = [0] * len(LONGTAIL_CLASSES)
+    images = [0] * len(LONGTAIL_CLASSES)
+    for record in records:
+        classes_in_image = [obj[0] for obj in record['objects']]
+        for class_index in classes_in_image:
+            instances[class_index] += 1
+        for class_index in set(classes_in_image):
+            images[class_index] += 1
+    return instances, images
+
+
+def _write_coco_json(path: str, split: str, seed: int,
+                     options: Dict[str, Any], records: List[Dict[str, Any]],
+                     categories: List[Dict[str, Any]]) -> None:
+    """Write one split's COCO annotation file with fixed formatting.
+
+    Args:
+        path: Output json path.
+        split: 'train' or 'val'.
+        seed: Dataset seed, recorded in ``info``.
+        options: Generator options, recorded in ``info``.
+        records: Per-image records from :func:`_write_split`.
+        categories: COCO categories with the LVIS-style fields.
+    """
+    images, annotations = [], []
+    for image_id, record in enumerate(records, start=1):
+        images.append(dict(id=image_id, file_name=record['file_name'],
+                           width=options['image_size'],
+                           height=options['image_size']))
+        for class_index, box, area in record['objects']:
+            annotations.append(dict(id=len(annotations) + 1,
+                                    image_id=image_id,
+                                    category_id=class_index + 1,
+                                    bbox=list(box), area=area, iscrowd=0))
+    coco = dict(
+        info=dict(description=f'focal_det long-tailed synthetic shapes, '
+                  f'{split} split', generator=__name__, seed=seed,
+                  options=options),
+        images=images, annotations=annotations, categories=categories)
+    with open(path, 'w', encoding='utf-8', newline='\n') as file:
+        json.dump(coco, file, separators=(',', ':'))
+        file.write('\n')

@@ -1,0 +1,21 @@
+"""Long-tail evaluation: AP per frequency bucket and per class.
+
+Importing this package registers ``LongTailCocoMetric`` and
+``LongTailLVISMetric`` in ``mmdet.registry.METRICS`` and lets the ``lvis``
+0.5.3 evaluation API (used by mmdet's ``LVISMetric``) run on numpy >= 1.24.
+"""
+from .long_tail_metric import (REPORT_FILE_NAME, LongTailCocoMetric,
+                               LongTailLVISMetric,
+                               bucket_for_train_image_count,
+                               count_train_images_per_category)
+from .lvis_compat import patch_lvis_numpy_aliases
+
+# lvis looks np.float up when an evaluation accumulates, so patching at
+# import time covers every LVIS evaluation run after `import focal_det`.
+patch_lvis_numpy_aliases()
+
+__all__ = [
+    'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
+    'bucket_for_train_image_count', 'count_train_images_per_category',
+    'patch_lvis_numpy_aliases'
+]

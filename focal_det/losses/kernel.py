@@ -1,0 +1,307 @@
+"""The one fused elementwise kernel behind every sigmoid loss of focal_det.
+
+Every loss of the family is a sum over the N x C sigmoid terms of a logit
+``x`` and a target ``y`` in [0, 1]:
+
+* ``focal`` (Lin et al.; mmdet's definition, also for soft targets)::
+
+      p_t' = (1 - p) y + p (1 - y)                    (= 1 - p_t)
+      l    = alpha_t * p_t'**gamma * BCE(x, y)
+      alpha_t = alpha y + (1 - alpha)(1 - y)          (alpha = None -> 1)
+
+  ``gamma = 0`` and ``alpha = None`` is plain sigmoid cross-entropy.
+
+* ``dual_focal`` (Dual Focal Loss)::
+
+      d = |y - p|,     l = -log(1 - d**gamma)
+
+Both are evaluated in log space so that every logit, +-1e4 included, gives a
+finite value and gradient. For a binary target the margin ``m = x`` (y = 1)
+or ``m = -x`` (y = 0) gives ``d = sigmoid(-m)`` and ``-log d = softplus(m)``
+exactly; soft targets (IoU-quality scores) use the direct formulas, which
+are well conditioned because ``d`` is then bounded away from 0 and 1.
+
+:func:`focal_family_loss` computes the loss *and* its gradient with respect
+to the logits in one pass (and, when asked, the gradient with respect to
+``gamma`` as one more fused reduction), folding in row and element weights
+and the final scale (``loss_weight / avg_factor``). The autograd node saves
+only that gradient, so backward is a multiplication by the incoming scalar
+(or nothing when it is 1). No one-hot target is materialised: for label
+targets ``y`` is the comparison ``label == class_index`` inside the kernel.
+
+The kernel is compiled with ``torch.compile`` (C++/OpenMP on CPU, Triton on
+GPU). Set ``FOCAL_DET_COMPILE=0`` to run the same function eagerly (in row
+chunks, to bound memory); both routes compute the same expression in fp32.
+"""
+import math
+import os
+from typing import Optional, Tuple
+
+import torch
+from torch import Tensor
+
+from .utils import compute_dtype
+
+LOSS_KINDS = ('focal', 'dual_focal')
+
+# Below this margin softplus(m) ~ exp(m) underflows in fp32; the first-order
+# expansions used there are exact to fp32 precision.
+_HARD_MARGIN = -30.0
+# Soft targets only: keeps d**(gamma - 1) finite at the cusp d = 0.
+_SOFT_EPS = 1e-6
+_EAGER_CHUNK_ROWS = 8192
+
+
+def _expm1(t: Tensor) -> Tensor:
+    """exp(t) - 1, accurate for small |t| on every route.
+
+    Inductor's CPU code computes ``torch.expm1`` as ``exp(t) - 1``, which
+    loses all precision for |t| < 1e-7 (and returns 0 below); Kahan's
+    ``(u - 1) t / log(u)`` with ``u = exp(t)`` stays within ~1 ulp.
+    """
+    u = torch.exp(t)
+    kahan = torch.where(u == 1, t, (u - 1) * t / torch.log(u))
+    return torch.where(t.abs() > 0.5, u - 1, kahan)
+
+
+def _binary_focal(m: Tensor, gamma: Tensor, alpha_t: Tensor):
+    """Focal terms for binary targets as functions of the margin m.
+
+    Returns (loss, dloss/dm, dloss/dgamma).
+    """
+    log_d = -torch.nn.functional.softplus(m)  # log(1 - p_t)
+    bce = torch.nn.functional.softplus(-m)  # -log p_t
+    focal_weight = alpha_t * torch.exp(gamma * log_d)
+    loss = focal_weight * bce
+    dloss_dm = -focal_weight * (gamma * torch.sigmoid(m) * bce +
+                                torch.sigmoid(-m))
+    return loss, dloss_dm, log_d * loss
+
+
+def _soft_focal(x: Tensor, y: Tensor, gamma: Tensor, alpha_t: Tensor):
+    """mmdet's focal terms for soft targets. Returns (loss, dloss/dx, dloss/dgamma)."""
+    p = torch.sigmoid(x)
+    pt = ((1 - p) * y + p * (1 - y)).clamp_min(_SOFT_EPS)
+    log_pt = torch.log(pt)
+    bce = y * torch.nn.functional.softplus(-x) + (1 - y) * (
+        torch.nn.functional.softplus(x))
+    pt_gamma = torch.exp(gamma * log_pt)
+    loss = alpha_t * pt_gamma * bce
+    dpt_dx = (1 - 2 * y) * p * (1 - p)
+    dloss_dx = alpha_t * (gamma * pt_gamma / pt * dpt_dx * bce + pt_gamma *
+                          (p - y))
+    return loss, dloss_dx, log_pt * loss
+
+
+def _binary_dual_focal(m: Tensor, gamma: Tensor):
+    """-log(1 - d**gamma) with d = sigmoid(-m). Returns (loss, dloss/dm, dloss/dgamma)."""
+    s = torch.nn.functional.softplus(m)  # -log d
+    t = gamma * s  # -log d**gamma
+    hard = m < _HARD_MARGIN
+    expm1_t = _expm1(t)
+    loss = torch.where(hard, -torch.log(gamma) - m, -torch.log(-_expm1(-t)))
+    dloss_dm = torch.where(hard, -torch.ones_like(m),
+                           -gamma * torch.sigmoid(m) / expm1_t)
+    dloss_dgamma = torch.where(hard, -1.0 / gamma * torch.ones_like(m),
+                               -s / expm1_t)
+    return loss, dloss_dm, dloss_dgamma
+
+
+def _soft_dual_focal(x: Tensor, y: Tensor, gamma: Tensor):
+    """-log(1 - d**gamma) with d = |y - p|. Returns (loss, dloss/dx, dloss/dgamma)."""
+    p_minus_y = (1 - y) * torch.sigmoid(x) - y * torch.sigmoid(-x)
+    d = p_minus_y.abs().clamp(_SOFT_EPS, 1 - _SOFT_EPS)
+    s = -torch.log(d)
+    expm1_t = _expm1(gamma * s)
+    loss = -torch.log(-_expm1(-gamma * s))
+    p = torch.sigmoid(x)
+    dloss_dx = torch.sign(p_minus_y) * gamma * p * (1 - p) / (d * expm1_t)
+    return loss, dloss_dx, -s / expm1_t
+
+
+def _elementwise(x: Tensor, y: Tensor, positive: Tensor, gamma: Tensor,
+                 alpha: Optional[Tensor], loss_kind: str, dense_target: bool):
+    """Loss, dloss/dx and dloss/dgamma per element, in the dtype of x."""
+    sign = torch.where(positive, 1.0, -1.0).to(x.dtype)
+    m = sign * x
+    if loss_kind == 'focal':
+        alpha_t = torch.ones_like(x) if alpha is None else (
+            y * alpha + (1 - y) * (1 - alpha))
+        loss, dm, dg = _binary_focal(m, gamma, alpha_t)
+    else:
+        loss, dm, dg = _binary_dual_focal(m, gamma)
+    dx = sign * dm
+    if not dense_target:
+        return loss, dx, dg
+    # Soft targets: the binary formulas are exact for y in {0, 1} only.
+    binary = (y == 0) | (y == 1)
+    if loss_kind == 'focal':
+        s_loss, s_dx, s_dg = _soft_focal(x, y, gamma, alpha_t)
+    else:
+        s_loss, s_dx, s_dg = _soft_dual_focal(x, y, gamma)
+    return (torch.where(binary, loss, s_loss), torch.where(binary, dx, s_dx),
+            torch.where(binary, dg, s_dg))
+
+
+def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
+           elem_weight: Optional[Tensor], gamma: Tensor,
+           alpha: Optional[Tensor], scale: Tensor, loss_kind: str,
+           dense_target: bool, keep_elementwise: bool, with_gamma_grad: bool):
+    dtype = compute_dtype(logits)
+    x = logits.to(dtype)
+    gamma = gamma.to(dtype)
+    alpha = None if alpha is None else alpha.to(dtype)
+    if dense_target:
+        y = target.to(dtype)
+        positive = y >= 0.5
+    else:
+        classes = torch.arange(x.shape[1], device=x.device)
+        positive = target.unsqueeze(1) == classes.unsqueeze(0)
+        y = positive.to(dtype)
+    loss, dx, dg = _elementwise(x, y, positive, gamma, alpha, loss_kind,
+                                dense_target)
+    weight = scale.to(dtype)
+    if row_weight is not None:
+        weight = weight * row_weight.to(dtype).unsqueeze(1)
+    if elem_weight is not None:
+        weight = weight * elem_weight.to(dtype)
+    loss = weight * loss
+    grad = (weight * dx).to(logits.dtype)
+    dg = weight * dg
+    if keep_elementwise:
+        return loss, grad, (dg if with_gamma_grad else None)
+    return loss.sum(), grad, (dg.sum() if with_gamma_grad else None)
+
+
+def compile_enabled() -> bool:
+    """Whether the kernel is compiled (``FOCAL_DET_COMPILE`` != 0)."""
+    return os.environ.get('FOCAL_DET_COMPILE', '1') != '0'
+
+
+_compiled_fused = None
+
+
+def _run_compiled(*args):
+    global _compiled_fused
+    if _compiled_fused is None:
+        _compiled_fused = torch.compile(_fused, dynamic=True)
+    return _compiled_fused(*args)
+
+
+def _run_eager(logits, target, row_weight, elem_weight, *rest):
+    """The same expression eagerly, in row chunks so that temporaries stay small."""
+    keep_elementwise, with_gamma_grad = rest[-2], rest[-1]
+    if logits.shape[0] <= _EAGER_CHUNK_ROWS:
+        return _fused(logits, target, row_weight, elem_weight, *rest)
+    losses, grads, gamma_grads = [], [], []
+    for start in range(0, logits.shape[0], _EAGER_CHUNK_ROWS):
+        rows = slice(start, start + _EAGER_CHUNK_ROWS)
+        loss, grad, gamma_grad = _fused(
+            logits[rows], target[rows],
+            None if row_weight is None else row_weight[rows],
+            None if elem_weight is None else elem_weight[rows], *rest)
+        losses.append(loss)
+        grads.append(grad)
+        gamma_grads.append(gamma_grad)
+    merge = torch.cat if keep_elementwise else (
+        lambda parts: torch.stack(parts).sum())
+    return merge(losses), torch.cat(grads), (merge(gamma_grads)
+                                             if with_gamma_grad else None)
+
+
+def _dual_focal_boundary(gamma: Tensor) -> Tuple[Tensor, Tensor]:
+    """c(gamma) = -log(1 - 2**-gamma), the DFL value at d = 1/2, and dc/dgamma."""
+    ln2_gamma = gamma * math.log(2.0)
+    c = -torch.log(-torch.expm1(-ln2_gamma))
+    dc = -math.log(2.0) / torch.expm1(ln2_gamma)
+    return c, dc
+
+
+class _FocalFamilyFunction(torch.autograd.Function):
+
+    @staticmethod
+    def forward(ctx, logits, target, row_weight, elem_weight, gamma, alpha,
+                scale, loss_kind, normalize_at_boundary, keep_elementwise):
+        with_gamma_grad = gamma.requires_grad
+        gamma = gamma.detach()
+        if normalize_at_boundary:
+            boundary, dboundary = _dual_focal_boundary(gamma)
+            scale = scale / boundary
+        run = _run_compiled if compile_enabled() else _run_eager
+        loss, grad, gamma_grad = run(logits, target, row_weight, elem_weight,
+                                     gamma, alpha, scale, loss_kind,
+                                     target.dim() == 2, keep_elementwise,
+                                     with_gamma_grad)
+        if with_gamma_grad and normalize_at_boundary:
+            # d(u / c)/dgamma = u_gamma / c - (u / c) * c' / c
+            gamma_grad = gamma_grad - loss * dboundary / boundary
+        ctx.keep_elementwise = keep_elementwise
+        ctx.gamma_dtype = gamma.dtype
+        ctx.save_for_backward(grad, gamma_grad)
+        return loss
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        grad, gamma_grad = ctx.saved_tensors
+        if ctx.keep_elementwise:
+            grad_logits = grad * grad_output.to(grad.dtype)
+        elif grad_output.device.type == 'cpu' and grad_output.item() == 1.0:
+            # The usual case: hand the saved gradient over without a copy.
+            grad_logits = grad
+        else:
+            grad_logits = grad * grad_output.to(grad.dtype)
+        grad_gamma = None
+        if gamma_grad is not None:
+            grad_gamma = (gamma_grad * grad_output).sum().to(ctx.gamma_dtype)
+        return (grad_logits, None, None, None, grad_gamma, None, None, None,
+                None, None)
+
+
+def focal_family_loss(logits: Tensor,
+                      target: Tensor,
+                      gamma: Tensor,
+                      loss_kind: str = 'focal',
+                      alpha: Optional[float] = None,
+                      row_weight: Optional[Tensor] = None,
+                      elem_weight: Optional[Tensor] = None,
+                      scale: float = 1.0,
+                      normalize_at_boundary: bool = False,
+                      keep_elementwise: bool = False) -> Tensor:
+    """Weighted sum (or map) of a focal-family loss over N x C sigmoid terms.
+
+    Args:
+        logits (Tensor): Logits of shape (N, C), any float dtype; computed in
+            fp32 (float64 inputs in float64).
+        target (Tensor): Labels of shape (N,) with values in [0, C] (C is
+            background), or dense targets of shape (N, C) in [0, 1]
+            (one-hot or soft).
+        gamma (Tensor): Focusing parameter, a 0-dim tensor. If it requires
+            grad, its gradient is computed in the same pass.
+        loss_kind (str): ``'focal'`` or ``'dual_focal'``.
+        alpha (float, optional): Focal alpha; ``None`` disables it.
+        row_weight (Tensor, optional): Weight per row, shape (N,).
+        elem_weight (Tensor, optional): Weight per element, shape (N, C).
+        scale (float): Multiplies every term (``loss_weight / avg_factor``).
+        normalize_at_boundary (bool): Divide by the loss at d = 1/2
+            (``-log(1 - 2**-gamma)``); used by the dual focal loss.
+        keep_elementwise (bool): Return the (N, C) map instead of its sum.
+
+    Returns:
+        Tensor: fp32 scalar, or (N, C) when ``keep_elementwise``.
+    """
+    if loss_kind not in LOSS_KINDS:
+        raise ValueError(f'loss_kind must be one of {LOSS_KINDS}, '
+                         f'got {loss_kind!r}')
+    if logits.shape[0] == 0:
+        # Zero anchors: a zero loss that still joins the graph.
+        zero = logits.float().sum() * 0.0
+        if gamma.requires_grad:
+            zero = zero + gamma * 0.0
+        return logits.float() * 0.0 if keep_elementwise else zero
+    device = logits.device
+    alpha = None if alpha is None else torch.tensor(
+        float(alpha), device=device, dtype=torch.float64)
+    return _FocalFamilyFunction.apply(
+        logits, target, row_weight, elem_weight, gamma.to(device), alpha,
+        torch.tensor(float(scale), device=device, dtype=torch.float64),
+        loss_kind, normalize_at_boundary, keep_elementwise)
