@@ -5,6 +5,9 @@ config only needs ``custom_imports = dict(imports=['focal_det'])``.
 """
 from . import checkpoint  # noqa: F401  (torch>=2.6 checkpoint loading)
 from . import datasets  # noqa: F401
+from . import engine  # noqa: F401
+from . import evaluation  # noqa: F401
+from . import hooks  # noqa: F401
 from . import losses  # noqa: F401
 
 __version__ = '0.1.0'

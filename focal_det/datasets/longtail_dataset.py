@@ -1,4 +1,7 @@
 """MMDetection dataset class for the embedded long-tailed synthetic data."""
+import json
+from typing import List
+
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
@@ -20,3 +23,14 @@ class LongTailSynthDataset(CocoDataset):
     """
 
     METAINFO = dict(classes=LONGTAIL_CLASSES, palette=list(LONGTAIL_PALETTE))
+
+    def load_data_list(self) -> List[dict]:
+        """Load the annotations; a malformed file is named in the error."""
+        try:
+            return super().load_data_list()
+        except (json.JSONDecodeError, KeyError, TypeError,
+                IndexError) as error:
+            raise ValueError(
+                f'malformed annotation file {self.ann_file}: {error!r}; '
+                'delete the data folder to regenerate the embedded '
+                'dataset') from error

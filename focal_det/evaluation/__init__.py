@@ -9,6 +9,7 @@ from .long_tail_metric import (REPORT_FILE_NAME, LongTailCocoMetric,
                                bucket_for_train_image_count,
                                count_train_images_per_category)
 from .lvis_compat import patch_lvis_numpy_aliases
+from .report import latest_report, plot_bucket_bars, summary_table
 
 # lvis looks np.float up when an evaluation accumulates, so patching at
 # import time covers every LVIS evaluation run after `import focal_det`.
@@ -17,5 +18,6 @@ patch_lvis_numpy_aliases()
 __all__ = [
     'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
     'bucket_for_train_image_count', 'count_train_images_per_category',
-    'patch_lvis_numpy_aliases'
+    'patch_lvis_numpy_aliases', 'latest_report', 'plot_bucket_bars',
+    'summary_table'
 ]

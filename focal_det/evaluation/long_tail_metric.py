@@ -445,6 +445,23 @@ def format_bucket_table(summary: Dict[str, dict], iou_type: str) -> str:
     return AsciiTable([header] + body).table
 
 
+def add_bucket_metrics(eval_results: Dict[str, float],
+                       buckets: Dict[str, Dict[str, dict]]) -> None:
+    """Add ``<iou_type>_APr/_APc/_APf`` to the metrics a parent returned.
+
+    Values are rounded to 3 decimals like the parent's. A key the parent
+    already reports (LVISEval's own APr/APc/APf) is kept as it is.
+
+    Args:
+        eval_results (dict): The parent's metrics, updated in place.
+        buckets (dict): iou type -> output of :func:`bucket_summary`.
+    """
+    for iou_type, summary in buckets.items():
+        for bucket, values in summary.items():
+            eval_results.setdefault(f'{iou_type}_AP{bucket}',
+                                    round(values['AP'], 3))
+
+
 # ---------------------------------------------------------------------------
 # Report file
 # ---------------------------------------------------------------------------
@@ -567,31 +584,31 @@ class LongTailReportMixin:
             # format_only, proposal-only or empty results: nothing per class.
             return eval_results
         report = self._build_report(class_precisions)
-        for iou_type, summary in report['buckets'].items():
-            for bucket, values in summary.items():
-                eval_results.setdefault(f'{iou_type}_AP{bucket}',
-                                        round(values['AP'], 3))
+        add_bucket_metrics(eval_results, report['buckets'])
         report['overall'] = dict(eval_results)
         self._save_report(report)
         return eval_results
 
     def _build_report(self,
                       class_precisions: Sequence[ClassPrecision]) -> dict:
-        """Compute and log the per-class rows and buckets of each iou type."""
-        logger = MMLogger.get_current_instance()
+        """Compute and log the per-class rows and buckets of each iou type.
+
+        Returns:
+            dict: ``metric``, ``prefix``, ``bucket_source``, ``num_images``,
+            ``overall`` (left empty for the caller), and ``buckets`` /
+            ``per_class`` keyed by iou type.
+        """
         api = self._ground_truth_api()
         categories = {
             category['id']: category
             for category in api.dataset['categories']
         }
-        evaluated = [
-            categories[category_id]
+        evaluated_ids = {
+            category_id
             for view in class_precisions for category_id in view.category_ids
-        ]
-        buckets = self._category_buckets(list({
-            category['id']: category
-            for category in evaluated
-        }.values()))
+        }
+        buckets = self._category_buckets(
+            [categories[category_id] for category_id in sorted(evaluated_ids)])
         instance_counts = count_ground_truth_instances(api.dataset,
                                                        self.img_ids)
         train_counts = {
@@ -603,21 +620,28 @@ class LongTailReportMixin:
             prefix=self.prefix,
             bucket_source=self._bucket_source,
             num_images=len(self.img_ids),
+            overall={},
             buckets={},
             per_class={})
         for view in class_precisions:
             rows = per_class_rows(view, categories, buckets, instance_counts,
                                   train_counts)
-            summary = bucket_summary(rows)
             report['per_class'][view.iou_type] = rows
-            report['buckets'][view.iou_type] = summary
-            if self.log_per_class_table:
-                logger.info(f'Per-class {view.iou_type} AP:\n' +
-                            format_per_class_table(rows, view.iou_type))
-            logger.info(f'{view.iou_type} AP per frequency bucket (from '
-                        f'{self._bucket_source}):\n' +
-                        format_bucket_table(summary, view.iou_type))
+            report['buckets'][view.iou_type] = bucket_summary(rows)
+            self._log_tables(view.iou_type, rows,
+                             report['buckets'][view.iou_type])
         return report
+
+    def _log_tables(self, iou_type: str, rows: Sequence[dict],
+                    summary: Dict[str, dict]) -> None:
+        """Log the per-class table (if enabled) and the bucket table."""
+        logger = MMLogger.get_current_instance()
+        if self.log_per_class_table:
+            logger.info(f'Per-class {iou_type} AP:\n' +
+                        format_per_class_table(rows, iou_type))
+        logger.info(f'{iou_type} AP per frequency bucket (from '
+                    f'{self._bucket_source}):\n' +
+                    format_bucket_table(summary, iou_type))
 
     def _save_report(self, report: dict) -> None:
         """Write the report where :func:`resolve_report_dir` says, if any."""

@@ -1,0 +1,81 @@
+"""Read the long-tail metrics of finished runs and present them."""
+import glob
+import json
+import math
+import os.path as osp
+from typing import Dict, List, Optional
+
+from .long_tail_metric import REPORT_FILE_NAME
+
+# (column, key in the report's 'overall' section)
+SUMMARY_COLUMNS = (('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
+                   ('APr', 'bbox_APr'), ('APc', 'bbox_APc'),
+                   ('APf', 'bbox_APf'))
+
+
+def latest_report(work_dir: str) -> dict:
+    """The newest ``long_tail_metrics.json`` of a work dir."""
+    paths = sorted(glob.glob(osp.join(work_dir, '*', REPORT_FILE_NAME)))
+    if not paths:
+        raise FileNotFoundError(f'no {REPORT_FILE_NAME} under {work_dir}: the run '
+                                'has not been evaluated with a long-tail '
+                                'metric yet')
+    with open(paths[-1]) as f:
+        return json.load(f)
+
+
+def _percent(value: Optional[float]) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return 'n/a'
+    return f'{100 * value:.1f}'
+
+
+def summary_table(reports: Dict[str, dict],
+                  extra: Optional[Dict[str, Dict[str, str]]] = None) -> str:
+    """A markdown table of AP, AP50, APr, APc, APf (in %) per run.
+
+    Args:
+        reports (dict): Run name -> report (see :func:`latest_report`).
+        extra (dict, optional): Run name -> {column: text} appended.
+    """
+    extra = extra or {}
+    extra_columns: List[str] = []
+    for columns in extra.values():
+        extra_columns += [c for c in columns if c not in extra_columns]
+    header = ['run'] + [c for c, _ in SUMMARY_COLUMNS] + extra_columns
+    lines = ['| ' + ' | '.join(header) + ' |',
+             '|' + '---|' * len(header)]
+    for name, report in reports.items():
+        overall = report['overall']
+        cells = [name] + [_percent(overall.get(k)) for _, k in SUMMARY_COLUMNS]
+        cells += [extra.get(name, {}).get(c, '') for c in extra_columns]
+        lines.append('| ' + ' | '.join(cells) + ' |')
+    return '\n'.join(lines)
+
+
+def plot_bucket_bars(reports: Dict[str, dict], path: str,
+                     title: str = 'AP by frequency bucket') -> None:
+    """Grouped bars of AP per frequency bucket (rare/common/frequent) per run."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+
+    buckets = (('APr', 'rare'), ('APc', 'common'), ('APf', 'frequent'),
+               ('AP', 'all'))
+    keys = dict(SUMMARY_COLUMNS)
+    width = 0.8 / max(len(reports), 1)
+    fig, ax = plt.subplots(figsize=(7, 4), dpi=120)
+    for i, (name, report) in enumerate(reports.items()):
+        values = [100 * report['overall'].get(keys[b], math.nan)
+                  for b, _ in buckets]
+        xs = [x + (i - (len(reports) - 1) / 2) * width
+              for x in range(len(buckets))]
+        bars = ax.bar(xs, values, width, label=name)
+        ax.bar_label(bars, fmt='%.1f', fontsize=7)
+    ax.set_xticks(range(len(buckets)), [label for _, label in buckets])
+    ax.set_ylabel('box AP (%)')
+    ax.set_title(title)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
