@@ -2,12 +2,20 @@
 
 Importing the package registers every module into mmdet's registries, so a
 config only needs ``custom_imports = dict(imports=['focal_det'])``.
+
+Without mmdet installed, the package still imports and nothing is
+registered: its numpy-only parts (``focal_det.analysis.focal_entropy``, the
+exported-model runtime in ``focal_det.deploy``) work on a machine that has
+neither mmdet nor torch.
 """
-from . import checkpoint  # noqa: F401  (torch>=2.6 checkpoint loading)
-from . import datasets  # noqa: F401
-from . import engine  # noqa: F401
-from . import evaluation  # noqa: F401
-from . import hooks  # noqa: F401
-from . import losses  # noqa: F401
+import importlib.util
 
 __version__ = '0.1.0'
+
+if importlib.util.find_spec('mmdet') is not None:
+    from . import checkpoint  # noqa: F401  (torch>=2.6 checkpoint loading)
+    from . import datasets  # noqa: F401
+    from . import engine  # noqa: F401
+    from . import evaluation  # noqa: F401
+    from . import hooks  # noqa: F401
+    from . import losses  # noqa: F401

@@ -1,7 +1,10 @@
-# What every focal_det config shares: the registrations and the two hooks
-# (each does nothing when the model has no loss that needs it).
+# What every focal_det config shares: the registrations and the hooks (each
+# does nothing when the model or test config does not ask for it).
+# Score recalibration is off by default; switch it on with
+#   --cfg-options model.test_cfg.recalibrate_scores=True
 custom_imports = dict(imports=['focal_det'], allow_failed_imports=False)
 custom_hooks = [
     dict(type='ClassCountsHook'),
     dict(type='LossParameterLoggerHook'),
+    dict(type='ScoreRecalibrationHook'),
 ]

@@ -6,6 +6,7 @@ _base_ = [
     './losses.py'
 ]
 data_root = 'data/coco/'
+model = dict(test_cfg=dict(recalibrate_scores=False))
 optim_wrapper = dict(paramwise_cfg={{_base_.gamma_paramwise_cfg}})
 val_evaluator = dict(
     type='LongTailCocoMetric',

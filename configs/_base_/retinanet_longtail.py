@@ -70,7 +70,10 @@ model = dict(
         min_bbox_size=0,
         score_thr=0.01,
         nms=dict(type='nms', iou_threshold=0.5),
-        max_per_img=100))
+        max_per_img=100,
+        # True maps scores through the loss's inverse focal-entropy
+        # minimiser before NMS (focal_det.analysis.recalibration).
+        recalibrate_scores=False))
 
 dataset_type = 'LongTailSynthDataset'
 train_pipeline = [

@@ -11,7 +11,7 @@ _base_ = [
 ]
 model = dict(
     bbox_head=dict(num_classes=1203),
-    test_cfg=dict(score_thr=0.0001, max_per_img=300))
+    test_cfg=dict(score_thr=0.0001, max_per_img=300, recalibrate_scores=False))
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     dict(type='LoadAnnotations', with_bbox=True, with_mask=False),

@@ -1,9 +1,10 @@
-"""Long-tail evaluation: AP per frequency bucket and per class.
+"""Evaluation: AP per frequency bucket and per class, detection calibration.
 
 Importing this package registers ``LongTailCocoMetric`` and
 ``LongTailLVISMetric`` in ``mmdet.registry.METRICS`` and lets the ``lvis``
 0.5.3 evaluation API (used by mmdet's ``LVISMetric``) run on numpy >= 1.24.
 """
+from .calibration_metric import DetectionCalibrationMetric
 from .long_tail_metric import (REPORT_FILE_NAME, LongTailCocoMetric,
                                LongTailLVISMetric,
                                bucket_for_train_image_count,
@@ -16,7 +17,7 @@ from .report import latest_report, plot_bucket_bars, summary_table
 patch_lvis_numpy_aliases()
 
 __all__ = [
-    'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
+    'DetectionCalibrationMetric', 'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
     'bucket_for_train_image_count', 'count_train_images_per_category',
     'patch_lvis_numpy_aliases', 'latest_report', 'plot_bucket_bars',
     'summary_table'

@@ -119,6 +119,36 @@ def _soft_dual_focal(x: Tensor, y: Tensor, gamma: Tensor):
     return loss, dloss_dx, -s / expm1_t
 
 
+def _binary_focal_curvature(m: Tensor, gamma: Tensor,
+                            alpha_t: Tensor) -> Tensor:
+    """d2 loss / dm2 of the focal terms (= d2/dx2, the sign squares away).
+
+    With A = alpha_t exp(-gamma softplus(m)) and B = softplus(-m):
+    l'' = A sigma(m) [gamma^2 sigma(m) B + (2 gamma + 1) sigma(-m)
+    - gamma sigma(-m) B]; gamma = 0 gives BCE's sigma(m) sigma(-m).
+    """
+    focal_weight = alpha_t * torch.exp(-gamma * torch.nn.functional.softplus(m))
+    bce = torch.nn.functional.softplus(-m)
+    sig_m, sig_neg = torch.sigmoid(m), torch.sigmoid(-m)
+    return focal_weight * sig_m * (gamma * gamma * sig_m * bce +
+                                   (2 * gamma + 1) * sig_neg -
+                                   gamma * sig_neg * bce)
+
+
+def _binary_dual_focal_curvature(m: Tensor, gamma: Tensor) -> Tensor:
+    """d2/dm2 of -log(1 - d**gamma), d = sigmoid(-m), t = gamma softplus(m).
+
+    u'' = gamma sigma(m) / expm1(t) * [gamma sigma(m) / (1 - e^-t)
+    - sigma(-m)], written without e^t / expm1(t)^2 (inf / inf for large t).
+    Below the hard margin u is linear in m to fp32 precision: u'' = 0.
+    """
+    t = gamma * torch.nn.functional.softplus(m)
+    sig_m = torch.sigmoid(m)
+    curvature = gamma * sig_m / _expm1(t) * (
+        gamma * sig_m / -_expm1(-t) - torch.sigmoid(-m))
+    return torch.where(m < _HARD_MARGIN, torch.zeros_like(m), curvature)
+
+
 def _elementwise(x: Tensor, y: Tensor, positive: Tensor, gamma: Tensor,
                  alpha: Optional[Tensor], loss_kind: str, dense_target: bool):
     """Loss, dloss/dx and dloss/dgamma per element, in the dtype of x."""
@@ -224,12 +254,13 @@ class _FocalFamilyFunction(torch.autograd.Function):
                 scale, loss_kind, normalize_at_boundary, keep_elementwise):
         with_gamma_grad = gamma.requires_grad
         gamma = gamma.detach()
+        kernel_scale = scale
         if normalize_at_boundary:
             boundary, dboundary = _dual_focal_boundary(gamma)
-            scale = scale / boundary
+            kernel_scale = scale / boundary
         run = _run_compiled if compile_enabled() else _run_eager
         loss, grad, gamma_grad = run(logits, target, row_weight, elem_weight,
-                                     gamma, alpha, scale, loss_kind,
+                                     gamma, alpha, kernel_scale, loss_kind,
                                      target.dim() == 2, keep_elementwise,
                                      with_gamma_grad)
         if with_gamma_grad and normalize_at_boundary:
@@ -237,13 +268,24 @@ class _FocalFamilyFunction(torch.autograd.Function):
             gamma_grad = gamma_grad - loss * dboundary / boundary
         ctx.keep_elementwise = keep_elementwise
         ctx.gamma_dtype = gamma.dtype
-        ctx.save_for_backward(grad, gamma_grad)
+        ctx.curvature_args = (loss_kind, normalize_at_boundary)
+        ctx.with_gamma_grad = with_gamma_grad
+        # Inputs are saved by reference (no copy): double backward needs them.
+        ctx.save_for_backward(grad, gamma_grad, logits, target, row_weight,
+                              elem_weight, gamma, alpha, scale)
         return loss
 
     @staticmethod
     def backward(ctx, grad_output):
-        grad, gamma_grad = ctx.saved_tensors
-        if ctx.keep_elementwise:
+        grad, gamma_grad, *inputs = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph=True: keep d(grad)/dx
+            if ctx.with_gamma_grad:
+                raise NotImplementedError(
+                    'double backward through a learnable gamma is not '
+                    'supported; fix gamma for Hessian computations')
+            grad_logits = _CurvatureScaledGradient.apply(
+                grad, grad_output, *inputs, *ctx.curvature_args)
+        elif ctx.keep_elementwise:
             grad_logits = grad * grad_output.to(grad.dtype)
         elif grad_output.device.type == 'cpu' and grad_output.item() == 1.0:
             # The usual case: hand the saved gradient over without a copy.
@@ -255,6 +297,90 @@ class _FocalFamilyFunction(torch.autograd.Function):
             grad_gamma = (gamma_grad * grad_output).sum().to(ctx.gamma_dtype)
         return (grad_logits, None, None, None, grad_gamma, None, None, None,
                 None, None)
+
+
+class _CurvatureScaledGradient(torch.autograd.Function):
+    """``grad * grad_output`` whose derivative w.r.t. the logits is known.
+
+    Used in backward with ``create_graph=True``: the terms are elementwise,
+    so d(grad)/dlogits is the diagonal :func:`focal_family_curvature`.
+    """
+
+    @staticmethod
+    def forward(ctx, grad, grad_output, logits, target, row_weight,
+                elem_weight, gamma, alpha, scale, loss_kind,
+                normalize_at_boundary):
+        ctx.save_for_backward(grad, grad_output, logits, target, row_weight,
+                              elem_weight, gamma, alpha, scale)
+        ctx.curvature_args = (loss_kind, normalize_at_boundary)
+        return grad * grad_output.to(grad.dtype)
+
+    @staticmethod
+    def backward(ctx, upstream):
+        (grad, grad_output, logits, target, row_weight, elem_weight, gamma,
+         alpha, scale) = ctx.saved_tensors
+        loss_kind, normalize_at_boundary = ctx.curvature_args
+        curvature = focal_family_curvature(
+            logits, target, gamma, loss_kind,
+            None if alpha is None else float(alpha), row_weight, elem_weight,
+            float(scale), normalize_at_boundary)
+        grad_logits = (upstream * curvature * grad_output).to(logits.dtype)
+        grad_grad_output = (upstream * grad).sum() if grad_output.dim() == 0 \
+            else upstream * grad
+        return (None, grad_grad_output, grad_logits) + (None, ) * 8
+
+
+def focal_family_curvature(logits: Tensor,
+                           target: Tensor,
+                           gamma: Tensor,
+                           loss_kind: str = 'focal',
+                           alpha: Optional[float] = None,
+                           row_weight: Optional[Tensor] = None,
+                           elem_weight: Optional[Tensor] = None,
+                           scale: float = 1.0,
+                           normalize_at_boundary: bool = False) -> Tensor:
+    """Closed-form second derivative of the loss w.r.t. each logit.
+
+    The loss is a sum of elementwise terms, so its Hessian w.r.t. the
+    logits is diagonal; this returns that diagonal, weighted and scaled as
+    :func:`focal_family_loss` weights and scales the terms. It is what the
+    fused loss uses for double backward (Hessian-vector products).
+
+    Args:
+        logits, target, gamma, loss_kind, alpha, row_weight, elem_weight,
+        scale, normalize_at_boundary: As in :func:`focal_family_loss`;
+            targets must be labels (N,) or binary (N, C).
+
+    Returns:
+        Tensor: d2 loss / dlogits2, shape (N, C), in the compute dtype.
+    """
+    dtype = compute_dtype(logits)
+    x = logits.detach().to(dtype)
+    gamma = gamma.detach().to(dtype=dtype, device=x.device)
+    if target.dim() == 2:
+        if bool(((target != 0) & (target != 1)).any()):
+            raise NotImplementedError('second derivatives are implemented '
+                                      'for label and binary targets only')
+        positive = target > 0.5
+    else:
+        positive = target.unsqueeze(1) == torch.arange(
+            x.shape[1], device=x.device).unsqueeze(0)
+    y = positive.to(dtype)
+    m = torch.where(positive, x, -x)
+    if loss_kind == 'focal':
+        alpha_t = torch.ones_like(x) if alpha is None else (
+            y * alpha + (1 - y) * (1 - alpha))
+        curvature = _binary_focal_curvature(m, gamma, alpha_t)
+    else:
+        curvature = _binary_dual_focal_curvature(m, gamma)
+    if normalize_at_boundary:
+        scale = scale / float(_dual_focal_boundary(gamma)[0])
+    weight = torch.as_tensor(scale, dtype=dtype)
+    if row_weight is not None:
+        weight = weight * row_weight.to(dtype).unsqueeze(1)
+    if elem_weight is not None:
+        weight = weight * elem_weight.to(dtype)
+    return weight * curvature
 
 
 def focal_family_loss(logits: Tensor,

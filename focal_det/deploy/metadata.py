@@ -1,0 +1,76 @@
+"""The JSON sidecar written next to an exported model.
+
+An exported file holds only the network (image in, per-level class logits
+and box deltas out). Everything else the runtime needs — preprocessing,
+anchors, box decoding, post-processing thresholds, class names — is in
+``<model file>.json``, written by :mod:`focal_det.deploy.export` and read by
+:mod:`focal_det.deploy.runtime`. Pure Python: no numpy, no torch.
+"""
+import json
+import os.path as osp
+from typing import Any, Dict
+
+#: Bumped whenever a key changes meaning, so an old runtime refuses a newer
+#: sidecar instead of misreading it.
+METADATA_FORMAT_VERSION = 1
+
+
+def sidecar_path(model_path: str) -> str:
+    """Path of the metadata file that belongs to ``model_path``.
+
+    Args:
+        model_path: The exported model, e.g. ``retinanet.onnx``.
+
+    Returns:
+        ``model_path + '.json'``, e.g. ``retinanet.onnx.json``.
+    """
+    return model_path + '.json'
+
+
+def write_metadata(model_path: str, metadata: Dict[str, Any]) -> str:
+    """Write the sidecar of ``model_path``.
+
+    Args:
+        model_path: The exported model the metadata describes.
+        metadata: JSON-serialisable dict (see ``docs/deploy.md``).
+
+    Returns:
+        The path written.
+    """
+    path = sidecar_path(model_path)
+    with open(path, 'w') as f:
+        json.dump(metadata, f, indent=2)
+        f.write('\n')
+    return path
+
+
+def read_metadata(model_path: str) -> Dict[str, Any]:
+    """Read and check the sidecar of ``model_path``.
+
+    Args:
+        model_path: The exported model.
+
+    Returns:
+        The metadata dict.
+
+    Raises:
+        FileNotFoundError: The sidecar is missing (its path is named).
+        ValueError: It is not valid JSON or has another format version.
+    """
+    path = sidecar_path(model_path)
+    if not osp.isfile(path):
+        raise FileNotFoundError(
+            f'metadata file not found: {path} (tools/export.py writes it '
+            f'next to the model; it must travel with {model_path})')
+    with open(path) as f:
+        try:
+            metadata = json.load(f)
+        except json.JSONDecodeError as error:
+            raise ValueError(f'malformed metadata file {path}: {error}')
+    version = metadata.get('format_version')
+    if version != METADATA_FORMAT_VERSION:
+        raise ValueError(
+            f'metadata file {path} has format_version {version!r}; this '
+            f'runtime reads version {METADATA_FORMAT_VERSION}: export the '
+            'model again with this version of focal_det')
+    return metadata
