@@ -280,7 +280,7 @@ def test_over_suppression_of_the_tail():
         p = np.append(np.full(n_head, (1 - 1e-4) / n_head), 1e-4)
         q, multiplier = simplex_minimiser(p, gamma, return_multiplier=True)
         assert q[-1] / p[-1] == pytest.approx(ratio, abs=1e-3)
-        assert q[-1] / p[-1] == pytest.approx(1 / multiplier, rel=1e-3)
+        assert q[-1] / p[-1] == pytest.approx(1 / multiplier, rel=3e-3)
     # Zipf long tail on 100 classes: head up, ranks 9..100 down.
     zipf = 1 / np.arange(1, 101)
     zipf /= zipf.sum()

@@ -62,7 +62,11 @@ val_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
                       dataset=dict(data_root=data_root,
                                    pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(ann_file=data_root + 'annotations/val.json')
+val_evaluator = [
+    dict(type='LongTailCocoMetric', ann_file=data_root + 'annotations/val.json'),
+    dict(type='DetectionCalibrationMetric',
+         ann_file=data_root + 'annotations/val.json')
+]
 test_evaluator = val_evaluator
 train_cfg = dict(max_epochs={epochs}, val_interval={epochs})
 default_hooks = dict(logger=dict(interval=5))

@@ -1,13 +1,9 @@
 """Evaluate a checkpoint: ``python tools/test.py CONFIG CHECKPOINT [flags]``."""
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from focal_det.engine import (load_config, prepare_data, prepare_launcher,
+from focal_det.engine import (add_common_args, build_runner, load_config,
+                              parse_common, prepare_data, prepare_launcher,
                               resolve_work_dir)
 
 
@@ -15,19 +11,12 @@ def parse_args():
     parser = argparse.ArgumentParser(description='Test (and eval) a model')
     parser.add_argument('config', help='test config file path')
     parser.add_argument('checkpoint', help='checkpoint file')
-    parser.add_argument('--work-dir', help='where to save the metrics')
+    add_common_args(parser)
     parser.add_argument('--out', help='dump predictions to a pickle file')
     parser.add_argument('--show-dir',
                         help='draw the detections into this folder of the '
                         'work dir (PNG per image)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_common(parser)
 
 
 def main():
@@ -52,8 +41,7 @@ def main():
             dict(type='DumpDetResults', out_file_path=args.out)
         ]
     prepare_data(cfg, ('test_dataloader', ))
-    runner = (RUNNERS.build(cfg)
-              if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    runner = build_runner(cfg)
     runner.test()
 
 

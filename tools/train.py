@@ -1,13 +1,9 @@
 """Train a detector: ``python tools/train.py CONFIG [mmdet's train flags]``."""
 import argparse
-import os
 import os.path as osp
 
-from mmengine.config import DictAction
-from mmengine.registry import RUNNERS
-from mmengine.runner import Runner
-
-from focal_det.engine import (enable_amp, enable_auto_scale_lr, load_config,
+from focal_det.engine import (add_common_args, build_runner, enable_amp,
+                              enable_auto_scale_lr, load_config, parse_common,
                               prepare_data, prepare_launcher,
                               refuse_to_overwrite_checkpoints,
                               resolve_work_dir)
@@ -16,7 +12,7 @@ from focal_det.engine import (enable_amp, enable_auto_scale_lr, load_config,
 def parse_args():
     parser = argparse.ArgumentParser(description='Train a detector')
     parser.add_argument('config', help='train config file path')
-    parser.add_argument('--work-dir', help='where to save logs and models')
+    add_common_args(parser)
     parser.add_argument('--amp', action='store_true',
                         help='automatic mixed precision (CUDA)')
     parser.add_argument('--auto-scale-lr', action='store_true',
@@ -25,14 +21,7 @@ def parse_args():
         '--resume', nargs='?', type=str, const='auto',
         help='resume from this checkpoint, or without a value from the '
         'latest checkpoint in the work dir')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction,
-                        help='override config settings, key=value')
-    parser.add_argument('--launcher', default='none',
-                        choices=['none', 'pytorch', 'slurm', 'mpi'])
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    return parse_common(parser)
 
 
 def main():
@@ -53,8 +42,7 @@ def main():
         cfg.resume, cfg.load_from = True, args.resume
     refuse_to_overwrite_checkpoints(cfg.work_dir, cfg.get('resume', False))
     prepare_data(cfg, ('train_dataloader', 'val_dataloader'))
-    runner = (RUNNERS.build(cfg)
-              if 'runner_type' in cfg else Runner.from_cfg(cfg))
+    runner = build_runner(cfg)
     runner.train()
 
 

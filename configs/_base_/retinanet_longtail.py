@@ -119,11 +119,17 @@ val_dataloader = dict(
         test_mode=True,
         pipeline=test_pipeline))
 test_dataloader = val_dataloader
-val_evaluator = dict(
-    type='LongTailCocoMetric',
-    ann_file=data_root + 'annotations/val.json',
-    metric='bbox',
-    format_only=False)
+val_evaluator = [
+    dict(
+        type='LongTailCocoMetric',
+        ann_file=data_root + 'annotations/val.json',
+        metric='bbox',
+        format_only=False),
+    # Detection calibration error (D-ECE) and a reliability diagram.
+    dict(
+        type='DetectionCalibrationMetric',
+        ann_file=data_root + 'annotations/val.json')
+]
 test_evaluator = val_evaluator
 
 max_epochs = 36

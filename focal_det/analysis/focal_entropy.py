@@ -187,7 +187,7 @@ def _log_phi_of_logit(u: np.ndarray,
 def _solve_increasing(residual: Callable[[np.ndarray], Tuple[np.ndarray,
                                                              np.ndarray]],
                       x0: np.ndarray, lower: np.ndarray, upper: np.ndarray,
-                      xtol: float) -> np.ndarray:
+                      xtol: float, rtol: float) -> np.ndarray:
     """Elementwise root of a strictly increasing function on [lower, upper].
 
     Safeguarded Newton: each evaluation shrinks the bracket to the side of
@@ -200,6 +200,9 @@ def _solve_increasing(residual: Callable[[np.ndarray], Tuple[np.ndarray,
         residual: maps x (shape S) to (r(x), r'(x)), both shape S.
         x0, lower, upper: starting points and bracket, broadcastable to S.
         xtol: absolute step size at which an element counts as converged.
+        rtol: residual size at which an element counts as converged (its
+            evaluated point is kept): near the root, rounding noise in r
+            divided by r' would otherwise send Newton around the bracket.
 
     Returns:
         The roots, shape S.
@@ -216,14 +219,40 @@ def _solve_increasing(residual: Callable[[np.ndarray], Tuple[np.ndarray,
         # Closed bracket: a Newton step that rounds onto an end is a
         # converged step, not a reason to jump back to the midpoint.
         in_bracket = (newton >= lower) & (newton <= upper)
-        x_next = np.where(r == 0, x,
+        solved = np.abs(r) <= rtol
+        x_next = np.where(solved, x,
                           np.where(in_bracket, newton, 0.5 * (lower + upper)))
-        converged = np.abs(x_next - x) <= xtol
+        converged = solved | (np.abs(x_next - x) <= xtol)
         x = x_next
         if converged.all():
             return x
     raise RuntimeError('focal-entropy root finding did not converge in '
                        f'{_MAX_ITERATIONS} iterations')
+
+
+def _largest_entry_mask(x: np.ndarray) -> np.ndarray:
+    """Boolean mask of the (first) largest entry of each row of x."""
+    largest = np.argmax(x, axis=-1)[..., None]
+    return np.arange(x.shape[-1]) == largest
+
+
+def _simplex_logs(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """log x_i and log(1 - x_i) for rows x on the simplex, both accurate.
+
+    When the largest entry rounds to (or near) 1, e.g. ``[1 - 1e-96, 1e-96]``
+    is ``[1.0, 1e-96]`` in float64, ``1 - x_max`` cancels and
+    ``log x_max = 0`` drops the ``-1e-96`` that ``D = (1 - x) - gamma x log x``
+    needs; both come instead from the sum of the other entries,
+    ``1 - x_max = sum_{i != max} x_i``. The other entries are <= 1/2, so
+    ``1 - x_i`` is exact to rounding there. Zero entries give ``log x = -inf``
+    and a vertex ``log(1 - x_max) = -inf``; callers mask them.
+    """
+    is_largest = _largest_entry_mask(x)
+    others = np.where(is_largest, 0.0, x).sum(axis=-1, keepdims=True)
+    with np.errstate(divide='ignore'):
+        log_x = np.where(is_largest, np.log1p(-others), np.log(x))
+        log_1mx = np.log(np.where(is_largest, others, 1.0 - x))
+    return log_x, log_1mx
 
 
 def focal_entropy(p, q, gamma: float) -> np.ndarray:
@@ -313,8 +342,11 @@ def simplex_minimiser(p, gamma: float, return_multiplier: bool = False):
     ``sum_i q_i(lambda) = 1`` inside the bracket
     ``[min_i log psi(p_i), max_i log psi(p_i)]`` (positive ``p_i``), with
     ``d sum q / d log lambda = sum_i q_i (1 - q_i) / (d log phi/du)(u_i)``.
-    Coordinates reach 1e-12 in the logit, sums 1e-13 before the final
-    renormalisation, far inside 1e-10.
+    The constraint is solved as ``log(1 - q_m) = log sum_{i != m} q_i`` for
+    the largest class ``m``, which stays exact when ``q_m`` rounds to 1.
+    Coordinates come out with relative error ~1e-12 and rows sum to 1 to
+    rounding (final renormalisation of a sum already within ~1e-12),
+    far inside 1e-10.
 
     ``p_i = 0`` gives ``q*_i = 0``; a single positive class gives the one-hot
     ``q* = p``; ``gamma = 0`` returns ``p`` exactly (``lambda = 1``).
@@ -346,20 +378,29 @@ def simplex_minimiser(p, gamma: float, return_multiplier: bool = False):
     if gamma == 0:
         q = p.copy()
         return (q, np.ones(p.shape[:-1])) if return_multiplier else q
+    if p.shape[-1] == 1:
+        q = np.ones_like(p)
+        return (q, np.full(p.shape[:-1], np.nan)) if return_multiplier else q
 
     positive = p > 0
     one_hot = positive.sum(axis=-1, keepdims=True) == 1
+    active = positive & ~one_hot
     # Zero classes (excluded from the sums) and one-hot rows (overwritten at
     # the end) get placeholders that keep every intermediate finite.
-    p_work = np.where(positive & ~one_hot, p, 0.5)
-    log_p = np.log(p_work)
-    log_tilt = log_p + _log_phi(log_p, np.log1p(-p_work), gamma)
-    active = positive & ~one_hot
+    log_p, log_1mp = _simplex_logs(p)
+    log_p = np.where(active, log_p, np.log(0.5))
+    log_1mp = np.where(active, log_1mp, np.log(0.5))
+    log_tilt = log_p + _log_phi(log_p, log_1mp, gamma)
     log_lambda_lo = np.where(active, log_tilt, np.inf).min(-1, keepdims=True)
     log_lambda_hi = np.where(active, log_tilt, -np.inf).max(-1, keepdims=True)
     log_lambda_lo = np.where(one_hot, 0.0, log_lambda_lo)
     log_lambda_hi = np.where(one_hot, 0.0, log_lambda_hi)
-    logit_p = log_p - np.log1p(-p_work)
+    logit_p = log_p - log_1mp
+    # The constraint sum q = 1 is imposed as 1 - q_m = sum_{i != m} q_i for
+    # the largest class m, in logs: both sides keep their relative precision
+    # when q_m rounds to 1 and the other classes are 1e-300.
+    dominant = _largest_entry_mask(p)
+    others = ~dominant & (active | one_hot)
 
     def coordinates(log_lambda):
         """Logits u_i with log phi(u_i) = log lambda - log p_i."""
@@ -369,24 +410,38 @@ def simplex_minimiser(p, gamma: float, return_multiplier: bool = False):
             log_phi, slope = _log_phi_of_logit(u, gamma)
             return log_ratio - log_phi, -slope
 
-        return _solve_increasing(residual, logit_p, _U_MIN, _U_MAX, 1e-12)
+        return _solve_increasing(residual, logit_p, _U_MIN, _U_MAX,
+                                 xtol=1e-12, rtol=1e-12)
 
-    def excess_mass(log_lambda):
+    def mass_balance(log_lambda):
+        """log(1 - q_m) - log(sum_{i != m} q_i): increasing in log lambda
+        (every q_i decreases), zero at the solution. du_i/dlog lambda is
+        1 / slope_i, so its derivative is
+        -q_m / slope_m - sum_{i != m} w_i (1 - q_i) / slope_i with w the
+        shares of the classes in sum_{i != m} q_i."""
         u = coordinates(log_lambda)
-        q = np.exp(-_softplus(-u))
         _, slope = _log_phi_of_logit(u, gamma)
-        mass = np.where(active, q, 0.0).sum(-1, keepdims=True)
-        mass_slope = np.where(active, q * (1.0 - q) / slope,
-                              0.0).sum(-1, keepdims=True)
-        # 1 - sum q increases with log lambda.
-        return 1.0 - mass, -mass_slope
+        log_q = np.where(others, -_softplus(-u), -np.inf)
+        log_q_max = log_q.max(-1, keepdims=True)
+        shares = np.exp(log_q - log_q_max)
+        log_others = log_q_max + np.log(shares.sum(-1, keepdims=True))
+        shares /= shares.sum(-1, keepdims=True)
+        u_m = np.where(dominant, u, 0.0).sum(-1, keepdims=True)
+        slope_m = np.where(dominant, slope, 0.0).sum(-1, keepdims=True)
+        q_m = np.exp(-_softplus(-u_m))
+        q_others = np.exp(log_q)
+        balance = -_softplus(u_m) - log_others
+        balance_slope = -q_m / slope_m - (shares * (1.0 - q_others) /
+                                          slope).sum(-1, keepdims=True)
+        return balance, balance_slope
 
-    log_lambda = _solve_increasing(excess_mass,
+    log_lambda = _solve_increasing(mass_balance,
                                    0.5 * (log_lambda_lo + log_lambda_hi),
-                                   log_lambda_lo, log_lambda_hi, 1e-13)
+                                   log_lambda_lo, log_lambda_hi, xtol=1e-13,
+                                   rtol=1e-12)
     q = np.where(active, np.exp(-_softplus(-coordinates(log_lambda))), 0.0)
-    q = q / q.sum(-1, keepdims=True)
-    q = np.where(one_hot, positive.astype(np.float64), q)
+    # One-hot rows have no active class: they take p itself.
+    q = np.where(one_hot, p, q / np.where(one_hot, 1.0, q.sum(-1, keepdims=True)))
     if not return_multiplier:
         return q
     multiplier = np.where(one_hot, np.nan, np.exp(log_lambda))[..., 0]
@@ -400,8 +455,8 @@ def sigmoid_minimiser(p, gamma: float,
     Root of ``alpha p phi(q) = (1 - alpha)(1 - p) phi(1 - q)``, i.e. of
     ``log A(q) - log B(q) = logit(p) - log((1 - alpha) / alpha)``, whose
     left side increases strictly in the logit ``u`` of ``q`` (see the module
-    docstring); solved by safeguarded Newton in ``u`` to 1e-13, so ``q`` is
-    exact to ~1e-14. ``p = 0`` or 1 gives ``q* = p``; ``gamma = 0`` gives
+    docstring); solved by safeguarded Newton in ``u`` to 1e-12, so ``q`` is
+    exact to ~1e-13. ``p = 0`` or 1 gives ``q* = p``; ``gamma = 0`` gives
     ``q* = alpha p / (alpha p + (1 - alpha)(1 - p))`` (``p`` for
     ``alpha=None``).
 
@@ -425,7 +480,8 @@ def sigmoid_minimiser(p, gamma: float,
         log_b, slope_b = _log_phi_of_logit(u, gamma)
         return log_a - log_b - target, -slope_a - slope_b
 
-    u = _solve_increasing(residual, target, _U_MIN, _U_MAX, 1e-13)
+    u = _solve_increasing(residual, target, _U_MIN, _U_MAX, xtol=1e-12,
+                          rtol=1e-12)
     return np.where(interior, np.exp(-_softplus(-u)), p)
 
 
@@ -513,15 +569,16 @@ def inverse_simplex_minimiser(q, gamma: float) -> np.ndarray:
         raise ValueError('each row of q must sum to 1 (within '
                          f'{_SIMPLEX_SUM_ATOL}); the inverse map is not '
                          'scale invariant')
-    interior = (q > 0) & (q < 1)
-    q_safe = np.where(interior, q, 0.5)
-    log_q = np.log(q_safe)
-    log_h = np.where(interior,
-                     -_log_phi(log_q, np.log1p(-q_safe), gamma), -np.inf)
-    # A coordinate equal to 1 forces the others to 0: the one-hot vertex.
-    vertex = (q == 1).any(axis=-1, keepdims=True)
+    log_q, log_1mq = _simplex_logs(q)
+    interior = np.isfinite(log_q) & np.isfinite(log_1mq)
+    log_q = np.where(interior, log_q, np.log(0.5))
+    log_1mq = np.where(interior, log_1mq, np.log(0.5))
+    log_h = np.where(interior, -_log_phi(log_q, log_1mq, gamma), -np.inf)
+    # A row whose other entries are all 0 is the one-hot vertex, its own
+    # preimage (h is infinite there).
+    vertex = ~interior.any(axis=-1, keepdims=True)
     log_h = np.where(vertex, 0.0, log_h)
     log_h_max = log_h.max(axis=-1, keepdims=True)
     weights = np.exp(log_h - log_h_max)
     p = weights / weights.sum(axis=-1, keepdims=True)
-    return np.where(vertex, (q == 1).astype(np.float64), p)
+    return np.where(vertex, (q > 0).astype(np.float64), p)

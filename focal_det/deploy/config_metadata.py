@@ -9,6 +9,7 @@ reproduce is refused here, at export time, with the setting named.
 """
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+import numpy as np
 from mmdet.models.dense_heads import AnchorHead
 from mmdet.models.detectors import SingleStageDetector
 from mmdet.models.task_modules.coders import DeltaXYWHBBoxCoder
@@ -121,8 +122,10 @@ def preprocess_settings(cfg: Config,
     # mmdet loads images as BGR; either flag flips them to RGB.
     flips_channels = bool(getattr(preprocessor, '_channel_conversion', False))
     if getattr(preprocessor, '_enable_normalize', False):
-        mean = preprocessor.mean.flatten().tolist()
-        std = preprocessor.std.flatten().tolist()
+        # The float32 values the model uses, written as short as they
+        # read back exactly (123.675, not 123.67500305175781).
+        mean = [float(str(np.float32(m))) for m in preprocessor.mean.flatten()]
+        std = [float(str(np.float32(s))) for s in preprocessor.std.flatten()]
     else:
         mean, std = [0.0] * 3, [1.0] * 3
     return dict(resize=resize_settings(cfg),

@@ -43,6 +43,13 @@ def prepare_launcher(cfg: Config) -> None:
         torch.distributed.init_process_group(backend='gloo')
 
 
+def build_runner(cfg: Config):
+    """mmengine's runner, or the config's own ``runner_type``."""
+    from mmengine.registry import RUNNERS
+    from mmengine.runner import Runner
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+
+
 def resolve_work_dir(cfg: Config, config_path: str,
                      work_dir: Optional[str]) -> str:
     """``--work-dir``, else the config's, else ``./work_dirs/<config name>``."""

@@ -173,6 +173,27 @@ def _elementwise(x: Tensor, y: Tensor, positive: Tensor, gamma: Tensor,
             torch.where(binary, dg, s_dg))
 
 
+def _targets(x: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
+    """(y, y >= 1/2) for labels (compared, never one-hot) or dense targets."""
+    if target.dim() == 2:
+        y = target.to(x.dtype)
+        return y, y >= 0.5
+    classes = torch.arange(x.shape[1], device=x.device)
+    positive = target.unsqueeze(1) == classes.unsqueeze(0)
+    return positive.to(x.dtype), positive
+
+
+def _term_weight(scale, row_weight: Optional[Tensor],
+                 elem_weight: Optional[Tensor], dtype: torch.dtype):
+    """scale x row weight x element weight, broadcastable to (N, C)."""
+    weight = torch.as_tensor(scale).to(dtype)
+    if row_weight is not None:
+        weight = weight * row_weight.to(dtype).unsqueeze(1)
+    if elem_weight is not None:
+        weight = weight * elem_weight.to(dtype)
+    return weight
+
+
 def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
            elem_weight: Optional[Tensor], gamma: Tensor,
            alpha: Optional[Tensor], scale: Tensor, loss_kind: str,
@@ -181,20 +202,10 @@ def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
     x = logits.to(dtype)
     gamma = gamma.to(dtype)
     alpha = None if alpha is None else alpha.to(dtype)
-    if dense_target:
-        y = target.to(dtype)
-        positive = y >= 0.5
-    else:
-        classes = torch.arange(x.shape[1], device=x.device)
-        positive = target.unsqueeze(1) == classes.unsqueeze(0)
-        y = positive.to(dtype)
+    y, positive = _targets(x, target)
     loss, dx, dg = _elementwise(x, y, positive, gamma, alpha, loss_kind,
                                 dense_target)
-    weight = scale.to(dtype)
-    if row_weight is not None:
-        weight = weight * row_weight.to(dtype).unsqueeze(1)
-    if elem_weight is not None:
-        weight = weight * elem_weight.to(dtype)
+    weight = _term_weight(scale, row_weight, elem_weight, dtype)
     loss = weight * loss
     grad = (weight * dx).to(logits.dtype)
     dg = weight * dg
@@ -357,15 +368,10 @@ def focal_family_curvature(logits: Tensor,
     dtype = compute_dtype(logits)
     x = logits.detach().to(dtype)
     gamma = gamma.detach().to(dtype=dtype, device=x.device)
-    if target.dim() == 2:
-        if bool(((target != 0) & (target != 1)).any()):
-            raise NotImplementedError('second derivatives are implemented '
-                                      'for label and binary targets only')
-        positive = target > 0.5
-    else:
-        positive = target.unsqueeze(1) == torch.arange(
-            x.shape[1], device=x.device).unsqueeze(0)
-    y = positive.to(dtype)
+    if target.dim() == 2 and bool(((target != 0) & (target != 1)).any()):
+        raise NotImplementedError('second derivatives are implemented for '
+                                  'label and binary targets only')
+    y, positive = _targets(x, target)
     m = torch.where(positive, x, -x)
     if loss_kind == 'focal':
         alpha_t = torch.ones_like(x) if alpha is None else (
@@ -375,12 +381,7 @@ def focal_family_curvature(logits: Tensor,
         curvature = _binary_dual_focal_curvature(m, gamma)
     if normalize_at_boundary:
         scale = scale / float(_dual_focal_boundary(gamma)[0])
-    weight = torch.as_tensor(scale, dtype=dtype)
-    if row_weight is not None:
-        weight = weight * row_weight.to(dtype).unsqueeze(1)
-    if elem_weight is not None:
-        weight = weight * elem_weight.to(dtype)
-    return weight * curvature
+    return _term_weight(scale, row_weight, elem_weight, dtype) * curvature
 
 
 def focal_family_loss(logits: Tensor,

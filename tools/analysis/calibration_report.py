@@ -1,0 +1,187 @@
+"""Calibration evidence for the trained FL / DFL / CB-FL detectors.
+
+    python tools/analysis/calibration_report.py      # after tools/compare_losses.py
+
+For each comparison run (work_dirs/compare/<loss>), evaluates its last
+checkpoint with tools/test.py twice, with and without
+``model.test_cfg.recalibrate_scores``, and collects D-ECE, AP and the
+reliability diagrams; measures the curvature of CE vs FL(gamma) vs DFL at
+the FL checkpoint (tools/analysis/curvature.py); and writes
+docs/calibration.md with the focal-entropy figures
+(tools/analysis/focal_entropy.py).
+"""
+import argparse
+import glob
+import json
+import os
+import os.path as osp
+import shutil
+import subprocess
+import sys
+
+REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
+NAMES = {'fl': 'FL', 'dfl': 'DFL', 'cbfl': 'CB-FL'}
+
+
+def run(args):
+    print('+', ' '.join(args), flush=True)
+    subprocess.run([sys.executable] + args, cwd=REPO, check=True)
+
+
+def last_checkpoint(work_dir: str) -> str:
+    with open(osp.join(work_dir, 'last_checkpoint')) as f:
+        return f.read().strip()
+
+
+def newest(work_dir: str, name: str) -> str:
+    paths = sorted(glob.glob(osp.join(work_dir, '*', name)))
+    if not paths:
+        raise FileNotFoundError(f'no {name} under {work_dir}')
+    return paths[-1]
+
+
+def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
+             figures: str) -> dict:
+    """Test one checkpoint; return AP, D-ECE and the diagram's path."""
+    if not glob.glob(osp.join(work_dir, '*', 'calibration_metrics.json')):
+        run([
+            'tools/test.py', f'configs/retinanet_{loss}.py', checkpoint,
+            '--work-dir', work_dir, '--cfg-options',
+            f'model.test_cfg.recalibrate_scores={recalibrate}'
+        ])
+    with open(newest(work_dir, 'calibration_metrics.json')) as f:
+        calibration = json.load(f)
+    with open(newest(work_dir, 'long_tail_metrics.json')) as f:
+        overall = json.load(f)['overall']
+    tag = 'recalibrated' if recalibrate else 'raw'
+    diagram = osp.join(figures, f'reliability_{loss}_{tag}.png')
+    shutil.copyfile(newest(work_dir, 'reliability_diagram.png'), diagram)
+    return dict(d_ece=calibration['d_ece'],
+                detections=calibration['num_detections'],
+                ap=overall['bbox_mAP'], apr=overall['bbox_APr'],
+                diagram=osp.relpath(diagram, osp.dirname(figures)))
+
+
+def percent(value) -> str:
+    return 'n/a' if value is None else f'{100 * value:.1f}'
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--work-root', default='work_dirs/compare')
+    parser.add_argument('--losses', nargs='+', default=list(NAMES))
+    parser.add_argument('--out', default='docs/calibration.md')
+    parser.add_argument('--curvature-batches', type=int, default=2)
+    args = parser.parse_args()
+    figures = osp.join(osp.dirname(args.out), 'figures')
+    os.makedirs(figures, exist_ok=True)
+
+    rows = []
+    for loss in args.losses:
+        checkpoint = last_checkpoint(osp.join(args.work_root, loss))
+        results = {
+            recalibrate: evaluate(
+                loss, checkpoint,
+                osp.join(args.work_root, 'calibration',
+                         f'{loss}_{"recalibrated" if recalibrate else "raw"}'),
+                recalibrate, figures)
+            for recalibrate in (False, True)
+        }
+        rows.append((loss, results))
+
+    curvature_json = osp.join(figures, 'curvature.json')
+    run([
+        'tools/analysis/curvature.py', 'configs/retinanet_fl.py',
+        last_checkpoint(osp.join(args.work_root, 'fl')), '--batches',
+        str(args.curvature_batches), '--out-dir', figures
+    ])
+    with open(curvature_json) as f:
+        curvature = json.load(f)
+    run(['tools/analysis/focal_entropy.py', '--out-dir', figures])
+    write_report(args, rows, curvature, figures)
+    print(f'wrote {args.out}')
+
+
+def write_report(args, rows, curvature, figures):
+    calibration_table = [
+        '| loss | D-ECE raw | D-ECE recalibrated | detections >= 0.3 raw '
+        '/ recal. | AP raw | AP recal. | APr raw | APr recal. |',
+        '|---|---|---|---|---|---|---|---|'
+    ]
+    diagrams = []
+    for loss, results in rows:
+        raw, recal = results[False], results[True]
+        calibration_table.append(
+            f"| {NAMES[loss]} | {raw['d_ece']:.3f} | {recal['d_ece']:.3f} | "
+            f"{raw['detections']} / {recal['detections']} | "
+            f"{percent(raw['ap'])} | {percent(recal['ap'])} | "
+            f"{percent(raw['apr'])} | {percent(recal['apr'])} |")
+        diagrams.append(f"| {NAMES[loss]} | ![]({raw['diagram']}) | "
+                        f"![]({recal['diagram']}) |")
+    curvature_table = ['| loss at the FL checkpoint | loss value | top '
+                       'Hessian eigenvalue | Hessian trace |',
+                       '|---|---|---|---|']
+    for name, row in curvature.items():
+        curvature_table.append(
+            f"| {name} | {row['loss']:.4f} | {row['top_eigenvalue']:.4f} | "
+            f"{row['trace']:.3f} |")
+    figure_links = '\n'.join(
+        f'![{osp.basename(p)}](figures/{osp.basename(p)})'
+        for p in sorted(glob.glob(osp.join(figures, 'focal_entropy_*.png'))))
+    with open(args.out, 'w') as f:
+        f.write(CALIBRATION_TEMPLATE.format(
+            calibration_table='\n'.join(calibration_table),
+            diagram_rows='\n'.join(diagrams),
+            curvature_table='\n'.join(curvature_table),
+            focal_entropy_figures=figure_links))
+
+
+CALIBRATION_TEMPLATE = '''# Calibration and focal-loss theory, measured
+
+Made by `python tools/analysis/calibration_report.py` after
+`python tools/compare_losses.py` (RetinaNet, embedded long-tailed data,
+36 epochs per loss). The tables and figures are written by that command;
+the reading of them ("What the numbers say") is added by hand.
+
+## D-ECE before and after score recalibration
+
+Detection expected calibration error (Kueppers et al. 2020): detections
+with score >= 0.3 in 10 equal-width confidence bins, precision of each bin
+(matched at IoU >= 0.5) against its mean confidence. *Recalibrated* maps
+each class score through the inverse of the loss's focal-entropy minimiser
+(`--cfg-options model.test_cfg.recalibrate_scores=True`; see
+`focal_det/analysis/recalibration.py`). AP is box AP (%) on the same
+validation split; the per-class ranking is unchanged, so AP only moves
+through the score threshold (0.01) and the per-image top-100.
+
+{calibration_table}
+
+| loss | reliability, raw scores | reliability, recalibrated |
+|---|---|---|
+{diagram_rows}
+
+## Curvature: CE vs FL vs DFL
+
+`python tools/analysis/curvature.py configs/retinanet_fl.py CHECKPOINT`:
+the classification loss of two training batches at the FL-trained
+parameters (batch-norm frozen), with the head's loss swapped; top Hessian
+eigenvalue by power iteration on Hessian-vector products (through the fused
+kernel's closed-form second derivative) and Hutchinson's trace estimate
+(10 Rademacher samples). CE and FL use no alpha, so they differ only in
+gamma.
+
+{curvature_table}
+
+![curvature](figures/curvature.png)
+
+## Focal-entropy minimiser
+
+`python tools/analysis/focal_entropy.py --out-dir docs/figures`; the
+derivations are in `focal_det/analysis/focal_entropy.py` and
+[focal_entropy.md](focal_entropy.md).
+
+{focal_entropy_figures}
+'''
+
+if __name__ == '__main__':
+    main()
