@@ -179,6 +179,18 @@ def test_inverse_simplex_round_trip(gamma):
         q_any, atol=1e-10)
 
 
+def test_simplex_maps_resolve_classes_next_to_a_dominant_one():
+    """[1 - 2e-279, 2e-279] is [1.0, 2e-279] in float64; 1 - q_max is taken
+    from the other classes, so both maps keep them to full relative
+    precision. Here p_2 phi(q_2) = p_1 phi(q_1) reduces to
+    q_2 = (p_2 / (1 + gamma))**(1 / (1 + gamma))."""
+    p, gamma = np.array([1.0, 2e-279]), 1.0
+    q = simplex_minimiser(p, gamma)
+    assert q[1] == pytest.approx(10**-139.5, rel=1e-10)
+    np.testing.assert_allclose(inverse_simplex_minimiser(q, gamma), p,
+                               rtol=1e-10, atol=0)
+
+
 def test_inverse_simplex_edges_and_validation():
     np.testing.assert_array_equal(
         inverse_simplex_minimiser([[0.0, 1.0, 0.0]], 2.0), [[0.0, 1.0, 0.0]])
@@ -197,6 +209,23 @@ def test_inverse_sigmoid_round_trip(gamma, alpha):
     q = sigmoid_minimiser(p, gamma, alpha)
     np.testing.assert_allclose(inverse_sigmoid_minimiser(q, gamma, alpha), p,
                                atol=1e-8, rtol=1e-8)
+
+
+def test_sigmoid_maps_take_one_alpha_per_class():
+    """An alpha array broadcasts over the class axis (class-balanced
+    losses give each class its own effective alpha)."""
+    p = np.array([[0.01, 0.3, 0.9], [0.5, 0.05, 0.6]])
+    alpha = np.array([0.1, 0.25, 0.8])
+    q = sigmoid_minimiser(p, 2.0, alpha[None, :])
+    back = inverse_sigmoid_minimiser(q, 2.0, alpha[None, :])
+    for c in range(3):
+        np.testing.assert_allclose(q[:, c], sigmoid_minimiser(p[:, c], 2.0,
+                                                              alpha[c]),
+                                   rtol=1e-14)
+        np.testing.assert_allclose(back[:, c], p[:, c], rtol=1e-10)
+    np.testing.assert_allclose(
+        sigmoid_focal_entropy(p, q, 2.0, alpha)[:, 1],
+        sigmoid_focal_entropy(p[:, 1], q[:, 1], 2.0, 0.25), rtol=1e-14)
 
 
 def test_inverse_sigmoid_matches_explicit_formula():

@@ -24,8 +24,10 @@ Derivation (simplex)
 
 ``f`` is strictly convex for every ``gamma >= 0``: with ``t = (1 - q) / q``,
 ``f''(q) = (1 - q)**(gamma - 2) [t**2 + 2 gamma t - gamma (gamma - 1) log q]``
-and ``-gamma (gamma - 1) log q >= -gamma (1 - gamma) t`` (as
-``log(1 + t) <= t``), so the bracket is ``>= t**2 + gamma (1 + gamma) t > 0``.
+where ``-gamma (gamma - 1) log q = gamma (gamma - 1) log(1 + t)`` is
+``>= 0`` for ``gamma >= 1`` and ``>= -gamma (1 - gamma) t`` for
+``gamma < 1`` (``log(1 + t) <= t``), so the bracket is at least
+``t**2 + gamma min(2, 1 + gamma) t > 0``.
 Hence ``phi`` decreases strictly from ``phi(0+) = +inf`` to ``phi(1) = 0``
 (``gamma > 0``; it is 1 for ``gamma = 0``). The Lagrangian
 ``FE + lambda (sum q - 1)`` is stationary where ``p_i f'(q_i) + lambda = 0``::
@@ -109,9 +111,14 @@ non-negative terms, no cancellation). The minimisers solve in the logit
 bracketed Newton iterations (a bisection step whenever Newton leaves the
 bracket) for a fixed maximum number of vectorised iterations.
 """
-from typing import Callable, Optional, Tuple
+from typing import Callable, Tuple, Union
 
 import numpy as np
+
+# alpha of the sigmoid forms: None (no weighting), a float, or an array that
+# broadcasts with the probabilities (one alpha per class, e.g. the effective
+# alphas of a class-balanced focal loss).
+Alpha = Union[None, float, np.ndarray]
 
 # Logit bracket of the solvers. exp(-745) is below the smallest double, so
 # coordinates that small are 0 in the output; 1 - q < exp(-700) rounds q to
@@ -136,14 +143,21 @@ def _check_gamma(gamma: float) -> float:
     return gamma
 
 
-def _log_alpha_ratio(alpha: Optional[float]) -> float:
+def _check_alpha(alpha: Alpha) -> Union[None, np.ndarray]:
+    if alpha is None:
+        return None
+    alpha = np.asarray(alpha, dtype=np.float64)
+    if not np.all((alpha > 0) & (alpha < 1)):
+        raise ValueError(f'alpha must lie in (0, 1) or be None, got {alpha}')
+    return alpha
+
+
+def _log_alpha_ratio(alpha: Alpha) -> Union[float, np.ndarray]:
     """log((1 - alpha) / alpha); 0 for alpha=None (both terms weight 1)."""
+    alpha = _check_alpha(alpha)
     if alpha is None:
         return 0.0
-    alpha = float(alpha)
-    if not 0.0 < alpha < 1.0:
-        raise ValueError(f'alpha must lie in (0, 1) or be None, got {alpha}')
-    return float(np.log1p(-alpha) - np.log(alpha))
+    return np.log1p(-alpha) - np.log(alpha)
 
 
 def _as_probability(x, name: str) -> np.ndarray:
@@ -278,7 +292,7 @@ def focal_entropy(p, q, gamma: float) -> np.ndarray:
 
 
 def sigmoid_focal_entropy(p, q, gamma: float,
-                          alpha: Optional[float] = None) -> np.ndarray:
+                          alpha: Alpha = None) -> np.ndarray:
     """Per-class binary focal-entropy, the population form of sigmoid FL.
 
     ``SFE(p, q) = -alpha p (1 - q)**gamma log q
@@ -290,15 +304,17 @@ def sigmoid_focal_entropy(p, q, gamma: float,
         p: Bernoulli target probabilities, any shape.
         q: predicted probabilities, broadcastable with ``p``.
         gamma: focusing parameter, >= 0.
-        alpha: weight of the positive term in (0, 1), or None.
+        alpha: weight of the positive term in (0, 1): a float, an array
+            broadcastable with the probabilities (e.g. one per class), or
+            None for no weighting.
 
     Returns:
-        SFE, the broadcast shape of ``p`` and ``q``.
+        SFE, the broadcast shape of ``p``, ``q`` and ``alpha``.
     """
     gamma = _check_gamma(gamma)
-    _log_alpha_ratio(alpha)  # validates alpha
-    weight_pos = 1.0 if alpha is None else float(alpha)
-    weight_neg = 1.0 if alpha is None else 1.0 - float(alpha)
+    alpha = _check_alpha(alpha)
+    weight_pos = 1.0 if alpha is None else alpha
+    weight_neg = 1.0 if alpha is None else 1.0 - alpha
     p = _as_probability(p, 'p')
     q = _as_probability(q, 'q')
     with np.errstate(divide='ignore', invalid='ignore'):
@@ -441,7 +457,8 @@ def simplex_minimiser(p, gamma: float, return_multiplier: bool = False):
                                    rtol=1e-12)
     q = np.where(active, np.exp(-_softplus(-coordinates(log_lambda))), 0.0)
     # One-hot rows have no active class: they take p itself.
-    q = np.where(one_hot, p, q / np.where(one_hot, 1.0, q.sum(-1, keepdims=True)))
+    mass = np.where(one_hot, 1.0, q.sum(-1, keepdims=True))
+    q = np.where(one_hot, p, q / mass)
     if not return_multiplier:
         return q
     multiplier = np.where(one_hot, np.nan, np.exp(log_lambda))[..., 0]
@@ -449,7 +466,7 @@ def simplex_minimiser(p, gamma: float, return_multiplier: bool = False):
 
 
 def sigmoid_minimiser(p, gamma: float,
-                      alpha: Optional[float] = None) -> np.ndarray:
+                      alpha: Alpha = None) -> np.ndarray:
     """Exact minimiser ``q* = argmin_q SFE(p, q)`` of the sigmoid form.
 
     Root of ``alpha p phi(q) = (1 - alpha)(1 - p) phi(1 - q)``, i.e. of
@@ -463,10 +480,12 @@ def sigmoid_minimiser(p, gamma: float,
     Args:
         p: Bernoulli target probabilities in [0, 1], any shape.
         gamma: focusing parameter, >= 0.
-        alpha: weight of the positive term in (0, 1), or None.
+        alpha: weight of the positive term in (0, 1): a float, an array
+            broadcastable with the probabilities (e.g. one per class), or
+            None for no weighting.
 
     Returns:
-        ``q*``, same shape as ``p``.
+        ``q*``, the broadcast shape of ``p`` and ``alpha``.
     """
     gamma = _check_gamma(gamma)
     log_alpha_ratio = _log_alpha_ratio(alpha)
@@ -486,7 +505,7 @@ def sigmoid_minimiser(p, gamma: float,
 
 
 def inverse_sigmoid_minimiser_log_odds(q, gamma: float,
-                                       alpha: Optional[float] = None
+                                       alpha: Alpha = None
                                        ) -> np.ndarray:
     """Log-odds of the ``p`` whose sigmoid minimiser is ``q`` (closed form).
 
@@ -498,10 +517,13 @@ def inverse_sigmoid_minimiser_log_odds(q, gamma: float,
     Args:
         q: minimiser values (e.g. detector scores) in [0, 1], any shape.
         gamma: focusing parameter, >= 0.
-        alpha: weight of the positive term in (0, 1), or None.
+        alpha: weight of the positive term in (0, 1): a float, an array
+            broadcastable with the probabilities (e.g. one per class), or
+            None for no weighting.
 
     Returns:
-        Log-odds of ``p``, same shape; ``-inf`` at ``q = 0``, ``+inf`` at 1.
+        Log-odds of ``p``, the broadcast shape of ``q`` and ``alpha``;
+        ``-inf`` at ``q = 0``, ``+inf`` at 1.
     """
     gamma = _check_gamma(gamma)
     log_alpha_ratio = _log_alpha_ratio(alpha)
@@ -515,7 +537,7 @@ def inverse_sigmoid_minimiser_log_odds(q, gamma: float,
 
 
 def inverse_sigmoid_minimiser(q, gamma: float,
-                              alpha: Optional[float] = None) -> np.ndarray:
+                              alpha: Alpha = None) -> np.ndarray:
     """The ``p`` whose sigmoid minimiser is ``q``, in closed form.
 
     ``p = (1 - alpha) A(q) / ((1 - alpha) A(q) + alpha B(q))`` with
@@ -531,10 +553,13 @@ def inverse_sigmoid_minimiser(q, gamma: float,
     Args:
         q: minimiser values (e.g. detector scores) in [0, 1], any shape.
         gamma: focusing parameter, >= 0.
-        alpha: weight of the positive term in (0, 1), or None.
+        alpha: weight of the positive term in (0, 1): a float, an array
+            broadcastable with the probabilities (e.g. one per class), or
+            None for no weighting.
 
     Returns:
-        ``p``, same shape as ``q``; ``q = 0`` and 1 map to 0 and 1.
+        ``p``, the broadcast shape of ``q`` and ``alpha``; ``q = 0`` and 1
+        map to 0 and 1.
     """
     log_odds = inverse_sigmoid_minimiser_log_odds(q, gamma, alpha)
     # Logistic function written so that neither branch overflows.

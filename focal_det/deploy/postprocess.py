@@ -202,7 +202,10 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray,
             np.float32(0),
             np.minimum(y2[index], y2[rest]) - np.maximum(y1[index], y1[rest]))
         intersection = overlap_w * overlap_h
-        iou = intersection / (areas[index] + areas[rest] - intersection)
+        # Two empty boxes give 0 / 0 = nan, which suppresses nothing: the
+        # same outcome as mmcv's C++ loop.
+        with np.errstate(divide='ignore', invalid='ignore'):
+            iou = intersection / (areas[index] + areas[rest] - intersection)
         suppressed[rest[iou > iou_threshold]] = True
     return np.asarray(kept, dtype=np.int64)
 
