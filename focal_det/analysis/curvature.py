@@ -34,9 +34,14 @@ def hessian_vector_product(loss_fn: LossClosure, params: Sequence[Tensor],
     Returns:
         list[Tensor]: ``H v``, shaped like ``params``.
     """
-    grads = torch.autograd.grad(loss_fn(), params, create_graph=True)
+    # Parameters the loss does not use (a detector's box branch for its
+    # classification loss) have zero rows in H.
+    grads = torch.autograd.grad(loss_fn(), params, create_graph=True,
+                                allow_unused=True, materialize_grads=True)
     dot = sum((g * v).sum() for g, v in zip(grads, vector))
-    return list(torch.autograd.grad(dot, params))
+    return list(
+        torch.autograd.grad(dot, params, allow_unused=True,
+                            materialize_grads=True))
 
 
 def _dot(a: Sequence[Tensor], b: Sequence[Tensor]) -> Tensor:

@@ -242,14 +242,16 @@ def class_names(cfg: Config, checkpoint_meta: Dict[str, Any],
 
 
 def score_recalibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
-    """``dict(gamma, alpha)`` when ``test_cfg.recalibrate_scores`` is set.
+    """The score recalibration when ``test_cfg.recalibrate_scores`` is set.
 
     Args:
         head: The built RetinaNet head.
 
     Returns:
-        ``None``, or the recalibration of the head's classification loss:
-        ``gamma`` (float) and ``alpha`` (one float per class).
+        ``None``, or the recalibration of the head's classification loss
+        (:func:`focal_det.analysis.recalibration.recalibration_params`):
+        ``kind`` (``'focal'`` or ``'dual_focal'``), ``gamma`` (float) and
+        ``alpha`` (one float per class, or ``None``).
     """
     if not head.test_cfg.get('recalibrate_scores'):
         return None
@@ -257,11 +259,14 @@ def score_recalibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
     # export a model without recalibration.
     from focal_det.analysis.recalibration import recalibration_params
     params = recalibration_params(head.loss_cls, head.num_classes)
-    alpha = [float(a) for a in params['alpha']]
-    if len(alpha) != head.num_classes:
-        raise ValueError(f'score recalibration has {len(alpha)} alpha '
-                         f'values for {head.num_classes} classes')
-    return dict(gamma=float(params['gamma']), alpha=alpha)
+    alpha = params.get('alpha')
+    if alpha is not None:
+        alpha = [float(a) for a in alpha]
+        if len(alpha) != head.num_classes:
+            raise ValueError(f'score recalibration has {len(alpha)} alpha '
+                             f'values for {head.num_classes} classes')
+    return dict(kind=str(params['kind']), gamma=float(params['gamma']),
+                alpha=alpha)
 
 
 def check_supported(detector) -> AnchorHead:

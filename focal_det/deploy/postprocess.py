@@ -21,8 +21,9 @@ import numpy as np
 
 from .preprocess import PreparedImage
 
-#: Maps (N, C) sigmoid scores to (N, C) scores, e.g. a recalibration.
-ScoreTransform = Callable[[np.ndarray], np.ndarray]
+#: Maps (N, C) class logits to (N, C) logits before the sigmoid, e.g. the
+#: recalibrated log-odds.
+LogitTransform = Callable[[np.ndarray], np.ndarray]
 
 
 @dataclass
@@ -236,7 +237,7 @@ def classwise_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray,
 
 
 def _level_candidates(logits: np.ndarray, score_thr: float, nms_pre: int,
-                      transform: Optional[ScoreTransform]
+                      transform: Optional[LogitTransform]
                       ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Scores above the threshold, the ``nms_pre`` best, of one level.
 
@@ -244,14 +245,14 @@ def _level_candidates(logits: np.ndarray, score_thr: float, nms_pre: int,
         logits: (N_anchors, C) class logits of one level.
         score_thr: Keep scores strictly above it.
         nms_pre: Keep at most this many (anchor, class) pairs.
-        transform: Optional map applied to the sigmoid scores first.
+        transform: Optional map of the logits applied before the sigmoid.
 
     Returns:
         scores (K,), labels (K,), anchor indices (K,), best score first.
     """
-    scores = 1 / (1 + np.exp(-logits))
     if transform is not None:
-        scores = transform(scores).astype(np.float32)
+        logits = transform(logits).astype(np.float32)
+    scores = 1 / (1 + np.exp(-logits))
     anchor_idxs, labels = np.nonzero(scores > score_thr)
     kept_scores = scores[anchor_idxs, labels]
     # The slice of mmdet's filter_scores_and_topk, so that a negative
@@ -263,7 +264,7 @@ def _level_candidates(logits: np.ndarray, score_thr: float, nms_pre: int,
 def postprocess(cls_scores: Sequence[np.ndarray],
                 bbox_preds: Sequence[np.ndarray], prepared: PreparedImage,
                 metadata: Dict[str, Any],
-                score_transform: Optional[ScoreTransform] = None
+                logit_transform: Optional[LogitTransform] = None
                 ) -> Detections:
     """Turn one image's network outputs into detections.
 
@@ -273,8 +274,9 @@ def postprocess(cls_scores: Sequence[np.ndarray],
         prepared: The image the outputs were computed from.
         metadata: The sidecar: ``anchor_generator``, ``bbox_coder``,
             ``test_cfg`` and ``class_names`` are read.
-        score_transform: Optional map of the (N, C) sigmoid scores applied
-            before thresholding (score recalibration).
+        logit_transform: Optional map of the (N, C) class logits applied
+            before the sigmoid, so that thresholds, top-k and NMS act on the
+            mapped scores (score recalibration).
 
     Returns:
         :class:`Detections` in original image coordinates, at most
@@ -289,7 +291,7 @@ def postprocess(cls_scores: Sequence[np.ndarray],
                                                     level_anchors):
         level_scores, level_labels, anchor_idxs = _level_candidates(
             logits[0].transpose(1, 2, 0).reshape(-1, num_classes),
-            test_cfg['score_thr'], test_cfg['nms_pre'], score_transform)
+            test_cfg['score_thr'], test_cfg['nms_pre'], logit_transform)
         scores.append(level_scores)
         labels.append(level_labels)
         anchors.append(anchors_of_level[anchor_idxs])

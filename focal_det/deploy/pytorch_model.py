@@ -108,13 +108,22 @@ def build_detector(cfg: Config, checkpoint_path: Optional[str] = None
         checkpoint_path: ``None`` keeps the random initialisation (tests).
 
     Returns:
-        (model, checkpoint meta).
+        (model, checkpoint meta). With ``test_cfg.recalibrate_scores`` the
+        head's predictions are recalibrated, as in tools/test.py.
     """
     register_all_modules()
     model = MODELS.build(cfg.model)
     meta = {}
     if checkpoint_path is not None:
         meta = load_checkpoint_strictly(model, checkpoint_path)
+    head = getattr(model, 'bbox_head', None)
+    if head is not None and (head.test_cfg or {}).get('recalibrate_scores'):
+        # The runner installs it with a hook before testing; predictions
+        # made outside a runner need it too. After loading: it reads the
+        # loaded loss state (class counts, learnt gamma).
+        from focal_det.analysis.recalibration import \
+            install_score_recalibration
+        install_score_recalibration(model)
     return model.eval(), meta
 
 

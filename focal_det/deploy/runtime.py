@@ -16,7 +16,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from .metadata import read_metadata
-from .postprocess import Detections, ScoreTransform, postprocess
+from .postprocess import Detections, LogitTransform, postprocess
 from .preprocess import PreparedImage, load_image, prepare_image
 
 
@@ -112,27 +112,34 @@ def open_backend(model_path: str, metadata: Dict[str, Any],
 
 
 def recalibration_transform(
-        recalibration: Optional[Dict[str, Any]]) -> Optional[ScoreTransform]:
-    """The score map of the sidecar's ``score_recalibration`` entry.
+        recalibration: Optional[Dict[str, Any]]) -> Optional[LogitTransform]:
+    """The logit map of the sidecar's ``score_recalibration`` entry.
 
     Args:
-        recalibration: ``None``, or ``dict(gamma=float, alpha=[C floats])``.
+        recalibration: ``None``, or ``dict(kind='focal' | 'dual_focal',
+            gamma=float, alpha=[C floats] or None)`` as written by
+            :func:`focal_det.analysis.recalibration.recalibration_params`.
 
     Returns:
-        ``None`` when there is nothing to do, else a function mapping
-        (N, C) scores ``s`` to ``inverse_sigmoid_minimiser(s, gamma,
-        alpha_c)`` column by column.
+        ``None`` when there is nothing to do, else a function mapping (N, C)
+        float32 logits to the float32 log-odds of the recalibrated
+        probabilities — for ``'focal'``, the logit of
+        ``inverse_sigmoid_minimiser(sigmoid(logit), gamma, alpha_c)`` in
+        column ``c``. Computed as mmdet's recalibrated head does (sigmoid
+        in float64, log-odds cast to float32), so both keep and rank the
+        same detections.
     """
     if recalibration is None:
         return None
     # Imported only here: a model without recalibration needs nothing from
-    # the analysis package.
-    from focal_det.analysis.focal_entropy import inverse_sigmoid_minimiser
-    gamma = float(recalibration['gamma'])
-    alpha = np.asarray(recalibration['alpha'], dtype=np.float64)
+    # the analysis package (numpy-only, like this module).
+    from focal_det.analysis.recalibration import recalibrated_log_odds
 
-    def recalibrate(scores: np.ndarray) -> np.ndarray:
-        return inverse_sigmoid_minimiser(scores, gamma, alpha[None, :])
+    def recalibrate(logits: np.ndarray) -> np.ndarray:
+        with np.errstate(over='ignore'):  # exp(+large) = inf: score 0
+            scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
+        return recalibrated_log_odds(scores,
+                                     recalibration).astype(np.float32)
 
     return recalibrate
 
@@ -159,7 +166,7 @@ class ExportedDetector:
         self.class_names = self.metadata['class_names']
         self._run_network = open_backend(model_path, self.metadata,
                                          num_threads)
-        self._score_transform = recalibration_transform(
+        self._logit_transform = recalibration_transform(
             self.metadata.get('score_recalibration'))
 
     @property
@@ -193,7 +200,7 @@ class ExportedDetector:
         """Detections of a prepared image (network + post-processing)."""
         cls_scores, bbox_preds = self.raw_outputs(prepared)
         return postprocess(cls_scores, bbox_preds, prepared, self.metadata,
-                           self._score_transform)
+                           self._logit_transform)
 
     def __call__(self, image: Union[str, np.ndarray]) -> Detections:
         """Detect objects in one image.

@@ -30,9 +30,9 @@ def parse_args():
     parser.add_argument('checkpoint')
     parser.add_argument('--losses', nargs='+',
                         default=['ce', 'fl:1', 'fl:2', 'fl:3', 'dfl:2'])
-    parser.add_argument('--batches', type=int, default=2)
-    parser.add_argument('--power-iters', type=int, default=20)
-    parser.add_argument('--trace-samples', type=int, default=10)
+    parser.add_argument('--batches', type=int, default=1)
+    parser.add_argument('--power-iters', type=int, default=15)
+    parser.add_argument('--trace-samples', type=int, default=6)
     parser.add_argument('--out-dir', default='docs/figures')
     return parser.parse_args()
 
