@@ -91,10 +91,13 @@ def draw_detections(image_rgb: np.ndarray, detections: Detections,
         text = f'{class_names[label]} {score:.2f}'
         left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
         text_w, text_h = right - left, bottom - top
-        # Above the box, or inside it when the box touches the top edge.
+        # Above the box, or inside it when the box touches the top edge;
+        # moved left when it would run past the right edge.
         text_y = y1 - text_h - 2 if y1 - text_h - 2 >= 0 else y1 + 1
-        draw.rectangle((x1, text_y, x1 + text_w + 2, text_y + text_h + 2),
-                       fill=colour)
-        draw.text((x1 + 1 - left, text_y + 1 - top), text, fill=(0, 0, 0),
-                  font=font)
+        text_x = max(0.0, min(x1, canvas.width - text_w - 2))
+        draw.rectangle(
+            (text_x, text_y, text_x + text_w + 2, text_y + text_h + 2),
+            fill=colour)
+        draw.text((text_x + 1 - left, text_y + 1 - top), text,
+                  fill=(0, 0, 0), font=font)
     return canvas

@@ -91,7 +91,6 @@ def export_onnx(net: torch.nn.Module, example_input: torch.Tensor,
         # The TorchScript-based exporter is chosen on purpose (see the
         # module docstring); its deprecation notice is noise to a user.
         warnings.filterwarnings('ignore', category=DeprecationWarning)
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
         torch.onnx.export(net, (example_input, ), path, dynamo=False,
                           opset_version=opset, input_names=[INPUT_NAME],
                           output_names=all_outputs, dynamic_axes=dynamic_axes)
@@ -107,7 +106,9 @@ def export_torchscript(net: torch.nn.Module, example_input: torch.Tensor,
         path: Output file.
     """
     with warnings.catch_warnings():
-        warnings.filterwarnings('ignore', category=torch.jit.TracerWarning)
+        # torch 2.13 deprecates TorchScript in favour of torch.export;
+        # docs/deploy.md says so where the format is chosen.
+        warnings.filterwarnings('ignore', category=DeprecationWarning)
         traced = torch.jit.trace(net, (example_input, ))
     traced.save(path)
 

@@ -4,8 +4,9 @@ From the network's per-level outputs to detections in original image
 coordinates, step for step as mmdet 3.3 does it for RetinaNet
 (``BaseDenseHead._predict_by_feat_single`` and ``_bbox_post_process``):
 
-1. per level: sigmoid scores, keep those above ``score_thr``, then the
-   ``nms_pre`` best (anchor, class) pairs;
+1. per level: sigmoid scores (of the recalibrated logits, when the model
+   recalibrates), keep those above ``score_thr``, then the ``nms_pre``
+   best (anchor, class) pairs;
 2. decode the kept deltas against their anchors (``DeltaXYWHBBoxCoder``),
    clipped to the resized image;
 3. rescale to the original image, drop boxes not wider and taller than
@@ -252,7 +253,8 @@ def _level_candidates(logits: np.ndarray, score_thr: float, nms_pre: int,
     """
     if transform is not None:
         logits = transform(logits).astype(np.float32)
-    scores = 1 / (1 + np.exp(-logits))
+    with np.errstate(over='ignore'):  # logits below -88: exp = inf, score 0
+        scores = 1 / (1 + np.exp(-logits))
     anchor_idxs, labels = np.nonzero(scores > score_thr)
     kept_scores = scores[anchor_idxs, labels]
     # The slice of mmdet's filter_scores_and_topk, so that a negative

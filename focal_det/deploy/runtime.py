@@ -11,6 +11,7 @@ Example::
     detections = detector('data/longtail_synth/val/000000.png')
     print(detections.to_json(detector.class_names))
 """
+import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
@@ -70,7 +71,11 @@ class TorchScriptBackend:
         self._torch = torch
         if num_threads:
             torch.set_num_threads(num_threads)
-        self._module = torch.jit.load(model_path, map_location='cpu').eval()
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript (see docs/deploy.md).
+            warnings.filterwarnings('ignore', category=DeprecationWarning)
+            self._module = torch.jit.load(model_path,
+                                          map_location='cpu').eval()
 
     def __call__(self, network_input: np.ndarray) -> List[np.ndarray]:
         """Run the network.
