@@ -17,8 +17,8 @@ from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from PIL import Image
+from tiny_data import REPO, TINY_TEST_PIPELINE, config_path
 
-from focal_det.datasets import generate_longtail_dataset
 from focal_det.deploy import preprocess as preprocess_module
 from focal_det.deploy.export import export_detector
 from focal_det.deploy.metadata import read_metadata, write_metadata
@@ -34,10 +34,6 @@ from focal_det.deploy.verify import (BOX_TOLERANCE, SCORE_TOLERANCE,
                                      compare_detections, verify_export)
 
 torch.set_num_threads(1)  # small inputs; other jobs share the cores
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY = dict(image_size=64, num_train_images=150, num_val_images=100,
-            head_instances=300, imbalance_ratio=100.0,
-            val_instances_per_class=(30, 32))
 # Random weights give every score ~0.5; this class bias leaves few
 # (anchor, class) pairs above the 0.01 threshold (59, 9 and 4 detections
 # on the three images used), so thresholding, top-k and NMS all matter.
@@ -67,17 +63,11 @@ def tiny_config_file(tmp_path, data_root, num_classes=20, loss='cbfl',
     if class_counts is not None:
         head['loss_cls'] = dict(class_counts=class_counts)
     path.write_text(f'''
-_base_ = {osp.join(REPO, 'configs', f'retinanet_{loss}.py')!r}
+_base_ = {config_path(loss)!r}
 data_root = {data_root + '/'!r}
 model = dict(bbox_head={head!r},
              test_cfg=dict(recalibrate_scores={recalibrate!r}))
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                          'img_shape', 'scale_factor'))
-]
+{TINY_TEST_PIPELINE}
 test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                        dataset=dict(data_root=data_root,
                                     pipeline=test_pipeline))
@@ -95,13 +85,6 @@ def tiny_checkpoint(tmp_path, cfg, cls_bias=CLS_BIAS):
     path = str(tmp_path / 'tiny.pth')
     torch.save(dict(state_dict=detector.state_dict(), meta={}), path)
     return path
-
-
-@pytest.fixture(scope='module')
-def tiny_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('data') / 'longtail')
-    generate_longtail_dataset(root, seed=0, **TINY)
-    return root
 
 
 @pytest.fixture(scope='module')

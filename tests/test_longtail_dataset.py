@@ -5,6 +5,7 @@ import os
 from collections import Counter
 
 import pytest
+from tiny_data import TINY
 
 from focal_det.datasets.longtail_synth import (LONGTAIL_CLASSES,
                                                MIN_VAL_INSTANCES,
@@ -13,10 +14,6 @@ from focal_det.datasets.longtail_synth import (LONGTAIL_CLASSES,
                                                longtail_train_counts,
                                                lvis_frequency)
 
-# A small version (about half a second) for the tests that generate often.
-TINY = dict(image_size=64, num_train_images=150, num_val_images=100,
-            head_instances=300, imbalance_ratio=100.0,
-            val_instances_per_class=(30, 32))
 
 
 def read_tree(root):
@@ -49,13 +46,6 @@ def per_class(coco, count_images):
 def default_root(tmp_path_factory):
     root = str(tmp_path_factory.mktemp('default') / 'longtail')
     generate_longtail_dataset(root, seed=0)
-    return root
-
-
-@pytest.fixture(scope='module')
-def tiny_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('tiny') / 'longtail')
-    generate_longtail_dataset(root, seed=0, **TINY)
     return root
 
 

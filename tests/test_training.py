@@ -14,32 +14,21 @@ from mmdet.registry import DATASETS, MODELS
 from mmdet.utils import register_all_modules
 
 import focal_det  # noqa: F401
-from focal_det.datasets import generate_longtail_dataset
 from focal_det.datasets.class_counts import count_instances_per_class
 from focal_det.engine import prepare_data
+from tiny_data import REPO, TINY, TINY_TEST_PIPELINE, config_path
 
 register_all_modules()  # mmdet's default scope, as the tools set it
-REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
-TINY = dict(image_size=64, num_train_images=150, num_val_images=100,
-            head_instances=300, imbalance_ratio=100.0,
-            val_instances_per_class=(30, 32))
 ALL_CONFIGS = sorted(
     p for p in glob.glob(osp.join(REPO, 'configs', '**', '*.py'),
                          recursive=True) if '_base_' not in p)
-
-
-@pytest.fixture(scope='module')
-def tiny_root(tmp_path_factory):
-    root = str(tmp_path_factory.mktemp('data') / 'longtail')
-    generate_longtail_dataset(root, seed=0, **TINY)
-    return root
 
 
 def tiny_config(tmp_path, data_root, loss='cbfl', epochs=2, extra=''):
     """A config inheriting the real one, on the tiny data, deterministic."""
     path = tmp_path / f'tiny_{loss}.py'
     path.write_text(f'''
-_base_ = {osp.join(REPO, 'configs', f'retinanet_{loss}.py')!r}
+_base_ = {config_path(loss)!r}
 data_root = {data_root + '/'!r}
 embedded_dataset = dict(data_root=data_root, seed=0, **{TINY!r})
 train_pipeline = [
@@ -48,13 +37,7 @@ train_pipeline = [
     dict(type='Resize', scale=(64, 64), keep_ratio=True),
     dict(type='PackDetInputs')
 ]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='Resize', scale=(64, 64), keep_ratio=True),
-    dict(type='LoadAnnotations', with_bbox=True),
-    dict(type='PackDetInputs', meta_keys=('img_id', 'img_path', 'ori_shape',
-                                          'img_shape', 'scale_factor'))
-]
+{TINY_TEST_PIPELINE}
 train_dataloader = dict(batch_size=8, num_workers=0, persistent_workers=False,
                         dataset=dict(data_root=data_root,
                                      pipeline=train_pipeline))
