@@ -21,6 +21,7 @@ LOSSES = {
     'SigmoidFocalLoss': "dict(type='SigmoidFocalLoss')",
     'ClassBalancedFocalLoss': "dict(type='ClassBalancedFocalLoss', "
     'class_counts=list(range(1, C + 1)))',
+    'DualFocalLoss': "dict(type='DualFocalLoss')",
     'DualFocalLoss (learnable gamma)': "dict(type='DualFocalLoss', "
     'learnable_gamma=True)',
 }

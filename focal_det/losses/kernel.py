@@ -99,7 +99,8 @@ def _binary_dual_focal(m: Tensor, gamma: Tensor):
     t = gamma * s  # -log d**gamma
     hard = m < _HARD_MARGIN
     expm1_t = _expm1(t)
-    loss = torch.where(hard, -torch.log(gamma) - m, -torch.log(-_expm1(-t)))
+    # -log(1 - e^-t) = log1p(1 / expm1(t)): reuses expm1(t); 1 / inf = 0.
+    loss = torch.where(hard, -torch.log(gamma) - m, torch.log1p(1 / expm1_t))
     dloss_dm = torch.where(hard, -torch.ones_like(m),
                            -gamma * torch.sigmoid(m) / expm1_t)
     dloss_dgamma = torch.where(hard, -1.0 / gamma * torch.ones_like(m),
@@ -113,7 +114,7 @@ def _soft_dual_focal(x: Tensor, y: Tensor, gamma: Tensor):
     d = p_minus_y.abs().clamp(_SOFT_EPS, 1 - _SOFT_EPS)
     s = -torch.log(d)
     expm1_t = _expm1(gamma * s)
-    loss = -torch.log(-_expm1(-gamma * s))
+    loss = torch.log1p(1 / expm1_t)
     p = torch.sigmoid(x)
     dloss_dx = torch.sign(p_minus_y) * gamma * p * (1 - p) / (d * expm1_t)
     return loss, dloss_dx, -s / expm1_t
@@ -197,7 +198,14 @@ def _term_weight(scale, row_weight: Optional[Tensor],
 def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
            elem_weight: Optional[Tensor], gamma: Tensor,
            alpha: Optional[Tensor], scale: Tensor, loss_kind: str,
-           dense_target: bool, keep_elementwise: bool, with_gamma_grad: bool):
+           dense_target: bool, keep_elementwise: bool,
+           gamma_pass: bool) -> Tensor:
+    """One pass over the logits: (loss, dloss/dx), or dloss/dgamma.
+
+    The gamma gradient is its own pass (``gamma_pass``), recomputed from the
+    logits: fused with the first, inductor's CPU code writes the terms the
+    two share out as N x C buffers (4x the logits' memory, measured).
+    """
     dtype = compute_dtype(logits)
     x = logits.to(dtype)
     gamma = gamma.to(dtype)
@@ -206,12 +214,11 @@ def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
     loss, dx, dg = _elementwise(x, y, positive, gamma, alpha, loss_kind,
                                 dense_target)
     weight = _term_weight(scale, row_weight, elem_weight, dtype)
+    if gamma_pass:
+        return weight * dg if keep_elementwise else (weight * dg).sum()
     loss = weight * loss
     grad = (weight * dx).to(logits.dtype)
-    dg = weight * dg
-    if keep_elementwise:
-        return loss, grad, (dg if with_gamma_grad else None)
-    return loss.sum(), grad, (dg.sum() if with_gamma_grad else None)
+    return (loss if keep_elementwise else loss.sum()), grad
 
 
 def compile_enabled() -> bool:
@@ -231,23 +238,33 @@ def _run_compiled(*args):
 
 def _run_eager(logits, target, row_weight, elem_weight, *rest):
     """The same expression eagerly, in row chunks so that temporaries stay small."""
-    keep_elementwise, with_gamma_grad = rest[-2], rest[-1]
+    keep_elementwise, gamma_pass = rest[-2], rest[-1]
     if logits.shape[0] <= _EAGER_CHUNK_ROWS:
         return _fused(logits, target, row_weight, elem_weight, *rest)
-    losses, grads, gamma_grads = [], [], []
+    parts = []
     for start in range(0, logits.shape[0], _EAGER_CHUNK_ROWS):
         rows = slice(start, start + _EAGER_CHUNK_ROWS)
-        loss, grad, gamma_grad = _fused(
-            logits[rows], target[rows],
-            None if row_weight is None else row_weight[rows],
-            None if elem_weight is None else elem_weight[rows], *rest)
-        losses.append(loss)
-        grads.append(grad)
-        gamma_grads.append(gamma_grad)
-    merge = torch.cat if keep_elementwise else (
-        lambda parts: torch.stack(parts).sum())
-    return merge(losses), torch.cat(grads), (merge(gamma_grads)
-                                             if with_gamma_grad else None)
+        parts.append(
+            _fused(logits[rows], target[rows],
+                   None if row_weight is None else row_weight[rows],
+                   None if elem_weight is None else elem_weight[rows], *rest))
+
+    def merge(chunks):
+        return torch.cat(chunks) if keep_elementwise else torch.stack(
+            chunks).sum()
+
+    if gamma_pass:
+        return merge(parts)
+    return merge([loss for loss, _ in parts]), torch.cat(
+        [grad for _, grad in parts])
+
+
+def _run(*args, with_gamma_grad: bool):
+    """(loss, dloss/dx, dloss/dgamma or None), compiled or eager."""
+    run = _run_compiled if compile_enabled() else _run_eager
+    loss, grad = run(*args, False)
+    gamma_grad = run(*args, True) if with_gamma_grad else None
+    return loss, grad, gamma_grad
 
 
 def _dual_focal_boundary(gamma: Tensor) -> Tuple[Tensor, Tensor]:
@@ -269,11 +286,11 @@ class _FocalFamilyFunction(torch.autograd.Function):
         if normalize_at_boundary:
             boundary, dboundary = _dual_focal_boundary(gamma)
             kernel_scale = scale / boundary
-        run = _run_compiled if compile_enabled() else _run_eager
-        loss, grad, gamma_grad = run(logits, target, row_weight, elem_weight,
-                                     gamma, alpha, kernel_scale, loss_kind,
-                                     target.dim() == 2, keep_elementwise,
-                                     with_gamma_grad)
+        loss, grad, gamma_grad = _run(logits, target, row_weight,
+                                      elem_weight, gamma, alpha, kernel_scale,
+                                      loss_kind, target.dim() == 2,
+                                      keep_elementwise,
+                                      with_gamma_grad=with_gamma_grad)
         if with_gamma_grad and normalize_at_boundary:
             # d(u / c)/dgamma = u_gamma / c - (u / c) * c' / c
             gamma_grad = gamma_grad - loss * dboundary / boundary
