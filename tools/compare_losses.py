@@ -112,7 +112,9 @@ Made by `python tools/compare_losses.py` ({machine}). Each loss trains
 `configs/retinanet_<loss>.py`: the same RetinaNet, data (seed 0), schedule
 and seed; only the classification loss differs. Box AP (%) on the
 validation split (>= 30 instances of every class); rare/common/frequent
-use LVIS's thresholds on training images per class.
+use LVIS's thresholds on training images per class. One run (seed 0) per
+loss. Wall time is training plus the three evaluations, compilation
+included, and depends on what else runs on the machine.
 
 {summary_table(reports, extra)}
 
