@@ -1,0 +1,125 @@
+"""Calibration of a dense head's per-anchor scores, raw and recalibrated.
+
+The focal-entropy argument is about the per-(anchor, class) sigmoid: at the
+minimiser of the expected focal loss, the score of an anchor is ``q*(p)``
+where ``p`` is the probability that the head's assigner labels that anchor
+positive for that class. This module measures exactly that event: it runs
+the head, labels every anchor with the head's own assigner (the training
+targets; ignored anchors are left out) and accumulates a reliability
+histogram of (score, target) over all anchor-class pairs, once for the raw
+scores and once after :func:`~focal_det.analysis.recalibration.recalibrated_log_odds`.
+"""
+from typing import Dict, Iterable
+
+import numpy as np
+
+from .recalibration import logistic, recalibrated_log_odds
+
+
+class ReliabilityHistogram:
+    """Equal-width confidence bins accumulating count, confidence and hits.
+
+    Args:
+        num_bins (int): Bins over [0, 1].
+    """
+
+    def __init__(self, num_bins: int = 20) -> None:
+        if num_bins < 1:
+            raise ValueError(f'num_bins must be >= 1, got {num_bins}')
+        self.num_bins = num_bins
+        self.count = np.zeros(num_bins)
+        self.confidence = np.zeros(num_bins)
+        self.hits = np.zeros(num_bins)
+
+    def add(self, scores: np.ndarray, targets: np.ndarray) -> None:
+        scores = np.asarray(scores, dtype=np.float64).ravel()
+        targets = np.asarray(targets, dtype=np.float64).ravel()
+        index = np.minimum((scores * self.num_bins).astype(np.int64),
+                           self.num_bins - 1)
+        self.count += np.bincount(index, minlength=self.num_bins)
+        self.confidence += np.bincount(index, scores, self.num_bins)
+        self.hits += np.bincount(index, targets, self.num_bins)
+
+    def ece(self, min_confidence: float = 0.0) -> float:
+        """sum_b n_b / N |hit rate_b - mean confidence_b| over bins whose
+        lower edge is >= ``min_confidence`` (NaN when they are empty)."""
+        lower = np.arange(self.num_bins) / self.num_bins
+        keep = (self.count > 0) & (lower >= min_confidence - 1e-12)
+        total = self.count[keep].sum()
+        if total == 0:
+            return float('nan')
+        gap = np.abs(self.hits[keep] - self.confidence[keep]) / self.count[keep]
+        return float((self.count[keep] * gap).sum() / total)
+
+    def table(self) -> list:
+        rows = []
+        for b in range(self.num_bins):
+            n = self.count[b]
+            rows.append(
+                dict(lower=b / self.num_bins, upper=(b + 1) / self.num_bins,
+                     count=int(n),
+                     confidence=float(self.confidence[b] / n) if n else None,
+                     hit_rate=float(self.hits[b] / n) if n else None))
+        return rows
+
+
+def anchor_scores_and_targets(model, batch: dict):
+    """Sigmoid scores and assigner targets of every non-ignored anchor.
+
+    Args:
+        model: An mmdet dense detector with an anchor head (RetinaNet).
+        batch (dict): A data loader batch with ground truth.
+
+    Returns:
+        tuple[np.ndarray, np.ndarray]: Scores and 0/1 targets, (M, C) each.
+    """
+    import torch
+    from mmdet.models.utils import unpack_gt_instances
+    head = model.bbox_head
+    with torch.no_grad():
+        data = model.data_preprocessor(batch, training=False)
+        cls_scores, _ = head(model.extract_feat(data['inputs']))
+        gt_instances, gt_ignore, img_metas = unpack_gt_instances(
+            data['data_samples'])
+        anchors, valid_flags = head.get_anchors(
+            [score.shape[-2:] for score in cls_scores], img_metas,
+            device=cls_scores[0].device)
+        labels, label_weights = head.get_targets(anchors, valid_flags,
+                                                 gt_instances, img_metas,
+                                                 gt_ignore)[:2]
+    num_classes = head.cls_out_channels
+    scores, targets = [], []
+    for level, level_labels, level_weights in zip(cls_scores, labels,
+                                                  label_weights):
+        logits = level.permute(0, 2, 3, 1).reshape(-1, num_classes)
+        keep = level_weights.reshape(-1) > 0
+        level_labels = level_labels.reshape(-1)[keep]
+        one_hot = torch.nn.functional.one_hot(level_labels, num_classes + 1)
+        scores.append(torch.sigmoid(logits[keep].double()).numpy())
+        targets.append(one_hot[:, :num_classes].numpy())
+    return np.concatenate(scores), np.concatenate(targets)
+
+
+def anchor_calibration(model, batches: Iterable[dict], params: Dict,
+                       num_bins: int = 20) -> Dict[str, ReliabilityHistogram]:
+    """Reliability histograms of raw and recalibrated anchor scores.
+
+    Args:
+        model: A trained dense detector (put in eval mode here).
+        batches (Iterable[dict]): Data loader batches with ground truth.
+        params (dict): From :func:`~focal_det.analysis.recalibration.
+            recalibration_params`.
+        num_bins (int): Equal-width bins over [0, 1].
+
+    Returns:
+        dict: ``'raw'`` and ``'recalibrated'`` histograms.
+    """
+    model.eval()
+    histograms = dict(raw=ReliabilityHistogram(num_bins),
+                      recalibrated=ReliabilityHistogram(num_bins))
+    for batch in batches:
+        scores, targets = anchor_scores_and_targets(model, batch)
+        histograms['raw'].add(scores, targets)
+        histograms['recalibrated'].add(
+            logistic(recalibrated_log_odds(scores, params)), targets)
+    return histograms
