@@ -1,10 +1,12 @@
 """Forward+backward time and peak extra memory of the classification losses.
 
-Each (loss, shape) runs in its own process so that peak memory is its own.
-Peak extra memory is the resident-set high-water mark (Linux ``VmHWM``, reset
-through ``/proc/self/clear_refs``) during one forward+backward, minus the
-resident set just before it, in units of the logits' size; it includes the
-gradient tensor written into ``logits.grad``.
+Each (loss, shape) runs in its own processes: one for time (median of
+``--iters`` forward+backward passes after two warm-up calls, the first of
+which compiles), one for memory. Peak extra memory is the resident-set
+high-water mark (Linux ``VmHWM``, reset through ``/proc/self/clear_refs``)
+during one forward+backward, minus the resident set just before it, in units
+of the logits' size; it includes the gradient tensor written into
+``logits.grad``.
 
     python benchmarks/bench_losses.py                 # the README table
     python benchmarks/bench_losses.py --iters 3 --shapes 2000x80
@@ -79,8 +81,7 @@ def measure(loss_cfg: str, n: int, c: int, iters: int) -> dict:
         threads=torch.get_num_threads())
 
 
-def run_isolated(name: str, shape: str, iters: int) -> dict:
-    n, c = (int(v) for v in shape.split('x'))
+def _child(name: str, n: int, c: int, iters: int, env=None) -> dict:
     out = subprocess.run([
         sys.executable, __file__, '--child', LOSSES[name], '--n',
         str(n), '--c',
@@ -89,8 +90,25 @@ def run_isolated(name: str, shape: str, iters: int) -> dict:
     ],
                          check=True,
                          capture_output=True,
-                         text=True)
-    return dict(loss=name, **json.loads(out.stdout.strip().splitlines()[-1]))
+                         text=True,
+                         env=env)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run_isolated(name: str, shape: str, iters: int) -> dict:
+    """Time under the default allocator; memory in a second process.
+
+    The memory run sets glibc's mmap threshold low so that large buffers
+    are mapped on allocation and unmapped on free: the resident set then
+    sees every allocation, where the default (adaptive, up to 32 MiB)
+    threshold lets freed heap blocks be reused unseen. It changes timings
+    (page faults on every new buffer), so time comes from the default run.
+    """
+    n, c = (int(v) for v in shape.split('x'))
+    timing = _child(name, n, c, iters)
+    memory = _child(name, n, c, 1,
+                    dict(os.environ, MALLOC_MMAP_THRESHOLD_='131072'))
+    return dict(loss=name, **dict(timing, peak_extra_x=memory['peak_extra_x']))
 
 
 def markdown(rows) -> str:
