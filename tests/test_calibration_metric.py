@@ -17,7 +17,6 @@ import pytest
 import torch
 from matplotlib import image as matplotlib_image
 from mmdet.registry import METRICS
-from mmengine.logging import MMLogger
 
 from focal_det.evaluation.calibration_metric import (
     DIAGRAM_FILE_NAME, REPORT_FILE_NAME, DetectionCalibrationMetric,
@@ -450,28 +449,6 @@ def test_built_from_registry_with_prefix(ann_file, tmp_path):
     results = evaluate(metric, detections)
 
     assert set(results) == {'val_calib/d_ece', 'val_calib/num_detections'}
-
-
-@pytest.fixture
-def current_logger():
-    """Make a new MMLogger the current one; forget it after the test.
-
-    mmengine's current logger is the last one created and lives for the
-    whole process; without this clean-up later tests would log into this
-    test's temporary file.
-    """
-    created = []
-
-    def make(name, **kwargs):
-        created.append(name)
-        return MMLogger.get_instance(name, **kwargs)
-
-    yield make
-    for name in created:
-        logger = MMLogger._instance_dict.pop(name)  # no public removal API
-        for handler in list(logger.handlers):
-            handler.close()
-            logger.removeHandler(handler)
 
 
 def test_report_goes_beside_log_file_by_default(ann_file, tmp_path,

@@ -345,28 +345,6 @@ def test_lvis_thresholds(count, bucket):
     assert bucket_for_train_image_count(count) == bucket
 
 
-@pytest.fixture
-def current_logger():
-    """Make a new MMLogger the current one; forget it after the test.
-
-    mmengine's "current" logger is the last one created and lives for the
-    whole process, so without the clean-up later tests (in any file) would
-    log into this test's temporary file.
-    """
-    created = []
-
-    def make(name, **kwargs):
-        created.append(name)
-        return MMLogger.get_instance(name, **kwargs)
-
-    yield make
-    for name in created:
-        logger = MMLogger._instance_dict.pop(name)  # no public removal API
-        for handler in list(logger.handlers):
-            handler.close()
-            logger.removeHandler(handler)
-
-
 def test_report_goes_to_log_file_directory_by_default(ann_file, tmp_path,
                                                       current_logger):
     # mmengine's Runner logs to <work_dir>/<timestamp>/<timestamp>.log.
