@@ -22,8 +22,8 @@ from mmengine.logging import MMLogger
 from pycocotools.cocoeval import COCOeval
 
 import focal_det.evaluation  # noqa: F401  (registers the metrics)
+from focal_det.datasets.frequency import lvis_frequency
 from focal_det.evaluation import (REPORT_FILE_NAME, LongTailCocoMetric,
-                                  bucket_for_train_image_count,
                                   count_train_images_per_category)
 
 IMAGE_SIZE = 100
@@ -342,7 +342,7 @@ def test_count_train_images_per_category(tmp_path):
 @pytest.mark.parametrize('count, bucket', [(0, 'r'), (10, 'r'), (11, 'c'),
                                            (100, 'c'), (101, 'f')])
 def test_lvis_thresholds(count, bucket):
-    assert bucket_for_train_image_count(count) == bucket
+    assert lvis_frequency(count) == bucket
 
 
 def test_report_goes_to_log_file_directory_by_default(ann_file, tmp_path,

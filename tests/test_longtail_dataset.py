@@ -11,8 +11,8 @@ from focal_det.datasets.longtail_synth import (LONGTAIL_CLASSES,
                                                MIN_VAL_INSTANCES,
                                                ensure_longtail_dataset,
                                                generate_longtail_dataset,
-                                               longtail_train_counts,
-                                               lvis_frequency)
+                                               longtail_train_counts)
+from focal_det.datasets.frequency import lvis_frequency
 
 
 

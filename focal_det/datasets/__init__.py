@@ -3,11 +3,11 @@
 Importing this package registers :class:`LongTailSynthDataset` in
 ``mmdet.registry.DATASETS``.
 """
+from .frequency import lvis_frequency
 from .longtail_dataset import LongTailSynthDataset
 from .longtail_synth import (LONGTAIL_CLASSES, LONGTAIL_PALETTE,
                              MIN_VAL_INSTANCES, ensure_longtail_dataset,
-                             generate_longtail_dataset, longtail_train_counts,
-                             lvis_frequency)
+                             generate_longtail_dataset, longtail_train_counts)
 
 __all__ = [
     'LongTailSynthDataset', 'LONGTAIL_CLASSES', 'LONGTAIL_PALETTE',

@@ -41,6 +41,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .frequency import lvis_frequency
+
 SHAPES = ('circle', 'square', 'triangle', 'cross', 'ring')
 COLOURS = {
     'red': (210, 45, 45),
@@ -73,10 +75,6 @@ MAX_OCCLUSION = 0.6
 #: reference image size; other image sizes scale them proportionally.
 REFERENCE_IMAGE_SIZE = 128
 REFERENCE_OBJECT_SIZE = (10, 48)
-
-# LVIS frequency buckets on the number of train images holding a class.
-_RARE_MAX_IMAGES = 10
-_COMMON_MAX_IMAGES = 100
 
 _SPLIT_STREAMS = {'train': 0, 'val': 1}
 _PLACEMENT_TRIES = 200
@@ -124,22 +122,6 @@ def longtail_train_counts(head_instances: int = 1000,
         round(head_instances * (rank + 1)**-exponent)
         for rank in range(num_classes)
     ]
-
-
-def lvis_frequency(image_count: int) -> str:
-    """LVIS frequency bucket of a class from its number of train images.
-
-    Args:
-        image_count: Train images containing the class.
-
-    Returns:
-        'r' (rare, <= 10 images), 'c' (common, 11-100) or 'f' (frequent).
-    """
-    if image_count <= _RARE_MAX_IMAGES:
-        return 'r'
-    if image_count <= _COMMON_MAX_IMAGES:
-        return 'c'
-    return 'f'
 
 
 def generate_longtail_dataset(

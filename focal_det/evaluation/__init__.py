@@ -7,7 +7,6 @@ Importing this package registers ``LongTailCocoMetric`` and
 from .calibration_metric import DetectionCalibrationMetric
 from .long_tail_metric import (REPORT_FILE_NAME, LongTailCocoMetric,
                                LongTailLVISMetric,
-                               bucket_for_train_image_count,
                                count_train_images_per_category)
 from .lvis_compat import patch_lvis_numpy_aliases
 from .report import latest_report, plot_bucket_bars, summary_table
@@ -18,7 +17,7 @@ patch_lvis_numpy_aliases()
 
 __all__ = [
     'DetectionCalibrationMetric', 'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
-    'bucket_for_train_image_count', 'count_train_images_per_category',
+    'count_train_images_per_category',
     'patch_lvis_numpy_aliases', 'latest_report', 'plot_bucket_bars',
     'summary_table'
 ]

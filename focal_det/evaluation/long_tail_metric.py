@@ -43,11 +43,12 @@ from mmengine import fileio
 from mmengine.logging import MMLogger
 from terminaltables import AsciiTable
 
+from ..datasets.frequency import (COMMON_MAX_TRAIN_IMAGES,
+                                  RARE_MAX_TRAIN_IMAGES, lvis_frequency)
+
 REPORT_FILE_NAME = 'long_tail_metrics.json'
 
 # LVIS' frequency buckets, by number of training images holding the class.
-RARE_MAX_TRAIN_IMAGES = 10
-COMMON_MAX_TRAIN_IMAGES = 100
 BUCKETS = ('r', 'c', 'f')
 BUCKET_NAMES = {'r': 'rare', 'c': 'common', 'f': 'frequent'}
 
@@ -69,22 +70,6 @@ def require_file(path: str, argument: str, owner: str,
     if not fileio.exists(path, backend_args=backend_args):
         raise FileNotFoundError(
             f'{owner}: {argument} {path!r} does not exist.')
-
-
-def bucket_for_train_image_count(image_count: int) -> str:
-    """Map a training image count to its LVIS frequency bucket.
-
-    Args:
-        image_count (int): Number of training images holding the class.
-
-    Returns:
-        str: 'r' (<= 10 images), 'c' (11..100) or 'f' (> 100).
-    """
-    if image_count <= RARE_MAX_TRAIN_IMAGES:
-        return 'r'
-    if image_count <= COMMON_MAX_TRAIN_IMAGES:
-        return 'c'
-    return 'f'
 
 
 def count_train_images_per_category(
@@ -165,7 +150,7 @@ def buckets_from_train_counts(
         dict: Category id -> 'r' / 'c' / 'f'.
     """
     return {
-        category['id']: bucket_for_train_image_count(
+        category['id']: lvis_frequency(
             train_image_counts.get(category['name'], 0))
         for category in categories
     }
