@@ -561,8 +561,12 @@ def inverse_sigmoid_minimiser(q, gamma: float,
         ``p``, the broadcast shape of ``q`` and ``alpha``; ``q = 0`` and 1
         map to 0 and 1.
     """
-    log_odds = inverse_sigmoid_minimiser_log_odds(q, gamma, alpha)
-    # Logistic function written so that neither branch overflows.
+    return logistic(inverse_sigmoid_minimiser_log_odds(q, gamma, alpha))
+
+
+def logistic(log_odds) -> np.ndarray:
+    """Probability from log-odds, written so that neither branch overflows."""
+    log_odds = np.asarray(log_odds, dtype=np.float64)
     exp_neg_abs = np.exp(-np.abs(log_odds))
     return np.where(log_odds >= 0, 1.0 / (1.0 + exp_neg_abs),
                     exp_neg_abs / (1.0 + exp_neg_abs))

@@ -30,7 +30,7 @@ from typing import Dict, Optional, Sequence
 
 import numpy as np
 
-from .focal_entropy import inverse_sigmoid_minimiser_log_odds
+from .focal_entropy import inverse_sigmoid_minimiser_log_odds, logistic
 
 RECALIBRATION_KINDS = ('focal', 'dual_focal')
 
@@ -72,13 +72,9 @@ def recalibrated_log_odds(scores, params: Dict) -> np.ndarray:
     if kind != 'focal':
         raise ValueError(f'recalibration kind must be one of '
                          f'{RECALIBRATION_KINDS}, got {kind!r}')
-    log_odds = inverse_sigmoid_minimiser_log_odds(scores, gamma, None)
     alpha = params.get('alpha')
-    if alpha is None:
-        return log_odds
-    # alpha enters the log-odds as the additive log((1 - alpha) / alpha).
-    alpha = np.asarray(alpha, dtype=np.float64)
-    return log_odds + np.log1p(-alpha) - np.log(alpha)
+    return inverse_sigmoid_minimiser_log_odds(
+        scores, gamma, None if alpha is None else np.asarray(alpha))
 
 
 def recalibration_params(loss_module, num_classes: int) -> Dict:
@@ -166,13 +162,6 @@ def install_score_recalibration(model) -> bool:
     head.predict_by_feat = recalibrated_predict_by_feat
     head._focal_det_recalibration = params
     return True
-
-
-def logistic(log_odds) -> np.ndarray:
-    """Probability from log-odds without overflow."""
-    log_odds = np.asarray(log_odds, dtype=np.float64)
-    e = np.exp(-np.abs(log_odds))
-    return np.where(log_odds >= 0, 1 / (1 + e), e / (1 + e))
 
 
 __all__ = [
