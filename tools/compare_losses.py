@@ -19,7 +19,9 @@ import torch
 from mmdet.registry import MODELS
 from mmengine.config import Config
 
-from focal_det.evaluation import latest_report, plot_bucket_bars, summary_table
+from focal_det.evaluation import (last_checkpoint, latest_report,
+                                  plot_bucket_bars, summary_table,
+                                  write_generated_doc)
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
 NAMES = {'fl': 'FL', 'dfl': 'DFL', 'cbfl': 'CB-FL'}
@@ -52,9 +54,8 @@ def final_gamma(loss: str, work_dir: str):
     loss_module = MODELS.build(loss_cfg)
     if not getattr(loss_module, 'learnable_gamma', False):
         return None
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        checkpoint = torch.load(f.read().strip(), map_location='cpu',
-                                weights_only=False)
+    checkpoint = torch.load(last_checkpoint(work_dir), map_location='cpu',
+                            weights_only=False)
     prefix = 'bbox_head.loss_cls.'
     loss_module.load_state_dict({
         key[len(prefix):]: value
@@ -105,8 +106,7 @@ def main():
                      'RetinaNet on the embedded long-tailed data')
     machine = (f'{platform.processor() or platform.machine()}, '
                f'{os.cpu_count()} CPU cores, torch {torch.__version__}')
-    with open(args.out, 'w') as f:
-        f.write(f'''# FL vs DFL vs CB-FL on the embedded long-tailed dataset
+    write_generated_doc(args.out, f'''# FL vs DFL vs CB-FL on the embedded long-tailed dataset
 
 Made by `python tools/compare_losses.py` ({machine}). Each loss trains
 `configs/retinanet_<loss>.py`: the same RetinaNet, data (seed 0), schedule

@@ -9,15 +9,17 @@ from .long_tail_metric import (REPORT_FILE_NAME, LongTailCocoMetric,
                                LongTailLVISMetric,
                                count_train_images_per_category)
 from .lvis_compat import patch_lvis_numpy_aliases
-from .report import latest_report, plot_bucket_bars, summary_table
+from .report import (last_checkpoint, latest_report, newest_run_file,
+                     plot_bucket_bars, summary_table, write_generated_doc)
 
 # lvis looks np.float up when an evaluation accumulates, so patching at
 # import time covers every LVIS evaluation run after `import focal_det`.
 patch_lvis_numpy_aliases()
 
 __all__ = [
-    'DetectionCalibrationMetric', 'LongTailCocoMetric', 'LongTailLVISMetric', 'REPORT_FILE_NAME',
-    'count_train_images_per_category',
-    'patch_lvis_numpy_aliases', 'latest_report', 'plot_bucket_bars',
-    'summary_table'
+    'DetectionCalibrationMetric', 'LongTailCocoMetric', 'LongTailLVISMetric',
+    'REPORT_FILE_NAME', 'count_train_images_per_category',
+    'patch_lvis_numpy_aliases', 'last_checkpoint', 'latest_report',
+    'newest_run_file', 'plot_bucket_bars', 'summary_table',
+    'write_generated_doc'
 ]

@@ -13,15 +13,47 @@ SUMMARY_COLUMNS = (('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
                    ('APf', 'bbox_APf'))
 
 
+def newest_run_file(work_dir: str, name: str) -> str:
+    """``<work_dir>/<newest timestamp>/<name>``: what the last run wrote."""
+    paths = sorted(glob.glob(osp.join(work_dir, '*', name)))
+    if not paths:
+        raise FileNotFoundError(f'no {name} under {work_dir}: no run there '
+                                'has written it yet')
+    return paths[-1]
+
+
+def last_checkpoint(work_dir: str) -> str:
+    """The checkpoint mmengine's ``last_checkpoint`` file points to."""
+    record = osp.join(work_dir, 'last_checkpoint')
+    if not osp.isfile(record):
+        raise FileNotFoundError(f'no checkpoint recorded in {work_dir}')
+    with open(record) as f:
+        return f.read().strip()
+
+
 def latest_report(work_dir: str) -> dict:
     """The newest ``long_tail_metrics.json`` of a work dir."""
-    paths = sorted(glob.glob(osp.join(work_dir, '*', REPORT_FILE_NAME)))
-    if not paths:
-        raise FileNotFoundError(f'no {REPORT_FILE_NAME} under {work_dir}: the run '
-                                'has not been evaluated with a long-tail '
-                                'metric yet')
-    with open(paths[-1]) as f:
+    with open(newest_run_file(work_dir, REPORT_FILE_NAME)) as f:
         return json.load(f)
+
+
+HAND_WRITTEN_MARKER = '<!-- hand-written below: kept when this file is regenerated -->'
+
+
+def write_generated_doc(path: str, generated: str) -> None:
+    """Write a generated document, keeping its hand-written tail.
+
+    Everything from :data:`HAND_WRITTEN_MARKER` on in the existing file
+    (the reading of the numbers, extra runs) survives regeneration.
+    """
+    tail = ''
+    if osp.isfile(path):
+        with open(path) as f:
+            old = f.read()
+        if HAND_WRITTEN_MARKER in old:
+            tail = '\n' + old[old.index(HAND_WRITTEN_MARKER):]
+    with open(path, 'w') as f:
+        f.write(generated.rstrip('\n') + '\n' + tail)
 
 
 def _percent(value: Optional[float]) -> str:

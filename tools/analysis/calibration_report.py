@@ -19,6 +19,9 @@ import shutil
 import subprocess
 import sys
 
+from focal_det.evaluation import (last_checkpoint, newest_run_file,
+                                  write_generated_doc)
+
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
 NAMES = {'fl': 'FL', 'dfl': 'DFL', 'cbfl': 'CB-FL'}
 
@@ -26,18 +29,6 @@ NAMES = {'fl': 'FL', 'dfl': 'DFL', 'cbfl': 'CB-FL'}
 def run(args):
     print('+', ' '.join(args), flush=True)
     subprocess.run([sys.executable] + args, cwd=REPO, check=True)
-
-
-def last_checkpoint(work_dir: str) -> str:
-    with open(osp.join(work_dir, 'last_checkpoint')) as f:
-        return f.read().strip()
-
-
-def newest(work_dir: str, name: str) -> str:
-    paths = sorted(glob.glob(osp.join(work_dir, '*', name)))
-    if not paths:
-        raise FileNotFoundError(f'no {name} under {work_dir}')
-    return paths[-1]
 
 
 def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
@@ -49,13 +40,13 @@ def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
             '--work-dir', work_dir, '--cfg-options',
             f'model.test_cfg.recalibrate_scores={recalibrate}'
         ])
-    with open(newest(work_dir, 'calibration_metrics.json')) as f:
+    with open(newest_run_file(work_dir, 'calibration_metrics.json')) as f:
         calibration = json.load(f)
-    with open(newest(work_dir, 'long_tail_metrics.json')) as f:
+    with open(newest_run_file(work_dir, 'long_tail_metrics.json')) as f:
         overall = json.load(f)['overall']
     tag = 'recalibrated' if recalibrate else 'raw'
     diagram = osp.join(figures, f'reliability_{loss}_{tag}.png')
-    shutil.copyfile(newest(work_dir, 'reliability_diagram.png'), diagram)
+    shutil.copyfile(newest_run_file(work_dir, 'reliability_diagram.png'), diagram)
     return dict(d_ece=calibration['d_ece'],
                 detections=calibration['num_detections'],
                 ap=overall['bbox_mAP'], apr=overall['bbox_APr'],
@@ -157,8 +148,9 @@ def write_report(args, rows, curvature, figures):
     figure_links = '\n'.join(
         f'![{osp.basename(p)}](figures/{osp.basename(p)})'
         for p in sorted(glob.glob(osp.join(figures, 'focal_entropy_*.png'))))
-    with open(args.out, 'w') as f:
-        f.write(CALIBRATION_TEMPLATE.format(
+    write_generated_doc(
+        args.out,
+        CALIBRATION_TEMPLATE.format(
             calibration_table='\n'.join(calibration_table),
             anchor_table='\n'.join(anchor_table),
             diagram_rows='\n'.join(diagrams),
@@ -171,7 +163,8 @@ CALIBRATION_TEMPLATE = '''# Calibration and focal-loss theory, measured
 Made by `python tools/analysis/calibration_report.py` after
 `python tools/compare_losses.py` (RetinaNet, embedded long-tailed data,
 36 epochs per loss). The tables and figures are written by that command;
-the reading of them ("What the numbers say") is added by hand.
+the reading of them ("What the numbers say", below the hand-written
+marker) is added by hand and kept when the file is regenerated.
 
 ## D-ECE before and after score recalibration
 
