@@ -25,10 +25,10 @@ LOSSES = {
 }
 
 
-def retina_head(loss_cls):
+def retina_head(loss_cls, head_type='RetinaHead'):
     return MODELS.build(
         dict(
-            type='RetinaHead',
+            type=head_type,
             num_classes=NUM_CLASSES,
             in_channels=8,
             stacked_convs=1,
@@ -106,9 +106,9 @@ def test_checkpoint_with_mmengine_meta_loads_and_restores_loss_state(
     with pytest.raises(Exception, match='[Ww]eights only'):
         torch.load(path)
     fresh = retina_head(dict(type='ClassBalancedFocalLoss', use_sigmoid=True))
-    assert not fresh.loss_cls.has_class_counts
+    assert not fresh.loss_cls.class_balancing.has_class_counts
     checkpoint = load_checkpoint(fresh, path)
     assert checkpoint['meta']['seed'] == 3
-    assert fresh.loss_cls.class_counts.tolist() == [500, 50, 5, 1]
+    assert fresh.loss_cls.class_balancing.class_counts.tolist() == [500, 50, 5, 1]
     with pytest.raises(FileNotFoundError, match='missing.pth'):
         load_checkpoint(fresh, str(tmp_path / 'missing.pth'))

@@ -13,8 +13,10 @@ import focal_det  # noqa: F401
 from focal_det.losses import (ClassBalancedCrossEntropyLoss,
                               ClassBalancedFocalLoss, DualFocalLoss,
                               SigmoidFocalLoss, effective_number_weights)
-from reference import (cb_weights_by_hand, dual_focal_terms, focal_terms,
-                       log_boundary, one_hot_targets, reduce)
+from focal_det.losses.reference import (class_balanced_weights,
+                                        dual_focal_terms, focal_terms,
+                                        one_hot_targets, reduce)
+from focal_det.theory.dual_focal import boundary_normaliser
 
 
 def detection_batch(n=400, c=12, seed=0, dtype=torch.float32, bg_frac=0.8):
@@ -201,7 +203,8 @@ def test_effective_number_weights_against_hand_computed_values():
     counts = [3000, 250, 17, 1, 0]
     torch.testing.assert_close(
         effective_number_weights(counts, 0.99),
-        torch.tensor(cb_weights_by_hand(counts, 0.99), dtype=torch.float64))
+        torch.tensor(class_balanced_weights(counts, 0.99),
+                     dtype=torch.float64))
 
 
 def test_class_weights_sum_to_num_classes_and_tend_to_inverse_frequency():
@@ -289,17 +292,17 @@ def test_counts_from_coco_and_lvis_annotation_files(tmp_path):
     (tmp_path / 'coco.json').write_text(json.dumps(coco))
     (tmp_path / 'lvis.json').write_text(json.dumps(lvis))
     assert ClassBalancedFocalLoss(ann_file=str(
-        tmp_path / 'coco.json')).class_counts.tolist() == [2, 1]
+        tmp_path / 'coco.json')).class_balancing.class_counts.tolist() == [2, 1]
     assert ClassBalancedFocalLoss(ann_file=str(
-        tmp_path / 'lvis.json')).class_counts.tolist() == [40, 2]
+        tmp_path / 'lvis.json')).class_balancing.class_counts.tolist() == [40, 2]
 
 
 def test_counts_are_saved_in_and_restored_from_the_state_dict():
     trained = ClassBalancedFocalLoss(class_counts=[7, 70, 700])
     fresh = ClassBalancedFocalLoss()
-    assert not fresh.has_class_counts
+    assert not fresh.class_balancing.has_class_counts
     fresh.load_state_dict(trained.state_dict())
-    assert fresh.class_counts.tolist() == [7, 70, 700]
+    assert fresh.class_balancing.class_counts.tolist() == [7, 70, 700]
     logits, labels, _ = detection_batch(n=20, c=3)
     assert torch.equal(fresh(logits, labels), trained(logits, labels))
 
@@ -334,13 +337,13 @@ def test_extreme_logits_give_finite_exact_values(route, make_loss):
     if isinstance(loss, DualFocalLoss):
         gamma = loss.gamma
         # positive at -1e4: -log(1 - (1 - e^-1e4)^g) = 1e4 - log(g)
-        expected = (1e4 - math.log(gamma)) / log_boundary(gamma)
+        expected = (1e4 - math.log(gamma)) / boundary_normaliser(gamma)
         assert float(value[1, 0]) == pytest.approx(expected, rel=1e-6)
-        assert float(grad[1, 0]) == pytest.approx(-1 / log_boundary(gamma),
-                                                  rel=1e-5)
+        assert float(grad[1, 0]) == pytest.approx(
+            -1 / boundary_normaliser(gamma), rel=1e-5)
     else:
         # positive at -1e4: alpha * 1 * 1e4 (times the class weight)
-        class_weight = loss.row_class_weight(labels, 2, logits)
+        class_weight = loss.row_weights(labels, 2, logits)
         weight = 1.0 if class_weight is None else float(class_weight[1])
         assert float(value[1, 0]) == pytest.approx(0.25 * 1e4 * weight,
                                                    rel=1e-6)

@@ -3,18 +3,19 @@ from typing import List, Optional
 
 from mmengine.dist import broadcast_object_list, get_rank
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ..datasets.class_counts import count_instances_per_class
-from ..losses.class_balanced import ClassCountsMixin
+from .loss_parameter_logger_hook import unwrap_model
+from ..losses.class_balanced import ClassBalancing, effective_number_weights
 
 
-def class_count_losses(model) -> List[ClassCountsMixin]:
-    """Every loss module in the model that needs class counts."""
-    if is_model_wrapper(model):
-        model = model.module
-    return [m for m in model.modules() if isinstance(m, ClassCountsMixin)]
+def class_count_losses(model) -> List[ClassBalancing]:
+    """The class-balancing module of every loss in the model that needs counts."""
+    return [
+        m for m in unwrap_model(model).modules()
+        if isinstance(m, ClassBalancing)
+    ]
 
 
 @HOOKS.register_module()
@@ -54,14 +55,15 @@ class ClassCountsHook(Hook):
         runner.logger.info(summarize_counts(counts[0], losses[0]))
 
 
-def summarize_counts(counts: List[int], loss: ClassCountsMixin) -> str:
-    """One log line on the counts and the class-balanced weights."""
-    weights = loss.class_weights(len(counts), 'cpu')[:-1]
+def summarize_counts(counts: List[int], balancing: ClassBalancing) -> str:
+    """One log line on the counts and the (final) class-balanced weights."""
+    weights = effective_number_weights(counts, balancing.beta,
+                                       balancing.normalization)
     present = [c for c in counts if c > 0]
     ratio = max(present) / min(present) if present else float('nan')
     zero = len(counts) - len(present)
     return (f'class counts from the training set: {len(counts)} classes, '
             f'{sum(counts)} instances, max {max(counts)}, min {min(counts)}, '
             f'imbalance {ratio:.1f}x, {zero} classes without instances; '
-            f'{type(loss).__name__}(beta={loss.beta}) weights '
+            f'{balancing.owner}({balancing.extra_repr()}) weights '
             f'{float(weights.min()):.3f}..{float(weights.max()):.3f}')

@@ -1,28 +1,35 @@
-"""Log learnable loss parameters (DualFocalLoss's gamma) with the losses."""
+"""Log loss parameters that change during training with the losses."""
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
-from ..losses.dual_focal_loss import DualFocalLoss
+
+def unwrap_model(model):
+    """The model inside a DDP/FSDP wrapper, or the model itself."""
+    return model.module if is_model_wrapper(model) else model
 
 
 @HOOKS.register_module()
 class LossParameterLoggerHook(Hook):
-    """Put every learnable gamma into the log line (``train/gamma``).
+    """Put what losses report in ``logged_parameters()`` into the log line.
 
-    Runs before mmengine's ``LoggerHook`` so the value appears in the same
-    progress line as the loss, learning rate and eta. Names get the module
-    path as a suffix when a model has more than one such loss.
+    That is DualFocalLoss's learnable ``gamma``, the class-balancing
+    strength ``cb_strength`` of a scheduled ClassBalancedFocalLoss and
+    EqualizedFocalLoss's ``efl_gamma_mean``/``efl_gamma_max``. Runs before
+    mmengine's ``LoggerHook`` so the values appear in the same progress line
+    as the loss, learning rate and eta. Names get the module path as a
+    suffix when a model has more than one loss reporting the same name.
     """
 
     priority = 'NORMAL'
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
-        learnable = [(name, m) for name, m in model.named_modules()
-                     if isinstance(m, DualFocalLoss) and m.learnable_gamma]
-        for name, loss in learnable:
-            key = 'train/gamma' if len(learnable) == 1 else f'train/gamma.{name}'
-            runner.message_hub.update_scalar(key, loss.gamma)
+        reports = [(name, module.logged_parameters())
+                   for name, module in unwrap_model(runner.model).named_modules()
+                   if hasattr(module, 'logged_parameters')]
+        reports = [(name, values) for name, values in reports if values]
+        for name, values in reports:
+            for key, value in values.items():
+                suffix = '' if len(reports) == 1 else f'.{name}'
+                runner.message_hub.update_scalar(f'train/{key}{suffix}', value)

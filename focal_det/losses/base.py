@@ -1,18 +1,20 @@
 """The mmdet-facing module shared by every sigmoid loss of the family."""
-from typing import Optional, Union
+from typing import Dict, Optional, Union
 
 from torch import Tensor, nn
 
+from ..loss_names import FOCAL_TERM
 from .kernel import focal_family_loss
-from .utils import (check_loss_args, check_target, resolve_scale, rows_class,
-                    split_weight)
+from .utils import check_loss_args, check_target, resolve_scale, split_weight
 
 
 class FocalFamilyLoss(nn.Module):
     """Base of the sigmoid losses: mmdet's loss call on top of the fused kernel.
 
-    Subclasses set ``loss_kind`` and implement :meth:`gamma_tensor`; they may
-    override :meth:`row_class_weight` (class balancing) and ``alpha``.
+    Subclasses set ``term_kind`` (:mod:`focal_det.loss_names`) and implement
+    :meth:`gamma_tensor`; they may override ``alpha``, :meth:`row_weights`
+    (class balancing), :meth:`class_term_weights` and :meth:`gradient_statistics`
+    (Equalized Focal Loss).
 
     Args:
         use_sigmoid (bool): Must be True: these are per-class sigmoid losses,
@@ -21,7 +23,7 @@ class FocalFamilyLoss(nn.Module):
         loss_weight (float): Multiplies the loss.
     """
 
-    loss_kind = 'focal'
+    term_kind = FOCAL_TERM
     alpha: Optional[float] = None
     normalize_at_boundary = False
 
@@ -42,12 +44,26 @@ class FocalFamilyLoss(nn.Module):
         return type(self).__name__
 
     def gamma_tensor(self) -> Tensor:
+        """Focusing parameter: 0-dim, or one per class (C,)."""
         raise NotImplementedError
 
-    def row_class_weight(self, target: Tensor, num_classes: int,
-                         logits: Tensor) -> Optional[Tensor]:
+    def row_weights(self, target: Tensor, num_classes: int,
+                    logits: Tensor) -> Optional[Tensor]:
         """Extra weight per row (N,), or None."""
         return None
+
+    def class_term_weights(self, num_classes: int,
+                           logits: Tensor) -> Optional[Tensor]:
+        """Extra weight per class (C,), or None."""
+        return None
+
+    def gradient_statistics(self) -> Optional[Tensor]:
+        """A (2, C) accumulator for per-class gradient sums, or None."""
+        return None
+
+    def logged_parameters(self) -> Dict[str, float]:
+        """Values for the training log line (LossParameterLoggerHook)."""
+        return {}
 
     def forward(self,
                 cls_score: Tensor,
@@ -74,10 +90,9 @@ class FocalFamilyLoss(nn.Module):
         num_classes = cls_score.shape[-1]
         check_target(self._name, cls_score, target, num_classes)
         row_weight, elem_weight = split_weight(self._name, weight, cls_score)
-        class_weight = self.row_class_weight(target, num_classes, cls_score)
-        if class_weight is not None:
-            row_weight = (class_weight if row_weight is None else
-                          class_weight * row_weight)
+        balance = self.row_weights(target, num_classes, cls_score)
+        if balance is not None:
+            row_weight = balance if row_weight is None else balance * row_weight
         scale, keep_elementwise = resolve_scale(self._name, reduction,
                                                 avg_factor, cls_score.numel(),
                                                 self.loss_weight)
@@ -85,21 +100,12 @@ class FocalFamilyLoss(nn.Module):
             cls_score,
             target,
             self.gamma_tensor(),
-            loss_kind=self.loss_kind,
+            term_kind=self.term_kind,
             alpha=self.alpha,
             row_weight=row_weight,
             elem_weight=elem_weight,
             scale=scale,
             normalize_at_boundary=self.normalize_at_boundary,
-            keep_elementwise=keep_elementwise)
-
-
-class ClassBalancedRowsMixin:
-    """Row weight = class-balanced weight of each row's ground-truth class."""
-
-    def row_class_weight(self, target: Tensor, num_classes: int,
-                         logits: Tensor) -> Optional[Tensor]:
-        weights = self.class_weights(num_classes, logits.device)
-        if self.beta == 0.0:
-            return None  # every weight is exactly 1: the plain loss, exactly
-        return weights[rows_class(target, num_classes)]
+            keep_elementwise=keep_elementwise,
+            class_weight=self.class_term_weights(num_classes, cls_score),
+            class_gradient_sums=self.gradient_statistics())

@@ -3,15 +3,17 @@
 Every loss of the family is a sum over the N x C sigmoid terms of a logit
 ``x`` and a target ``y`` in [0, 1]:
 
-* ``focal`` (Lin et al.; mmdet's definition, also for soft targets)::
+* ``'fl'``, the focal term (Lin et al.; mmdet's definition, also for soft
+  targets)::
 
       p_t' = (1 - p) y + p (1 - y)                    (= 1 - p_t)
       l    = alpha_t * p_t'**gamma * BCE(x, y)
       alpha_t = alpha y + (1 - alpha)(1 - y)          (alpha = None -> 1)
 
-  ``gamma = 0`` and ``alpha = None`` is plain sigmoid cross-entropy.
+  ``gamma = 0`` and ``alpha = None`` is plain sigmoid cross-entropy. gamma
+  may be one value or one per class (C,): the Equalized Focal Loss.
 
-* ``dual_focal`` (Dual Focal Loss)::
+* ``'dfl'``, the dual focal term (Dual Focal Loss)::
 
       d = |y - p|,     l = -log(1 - d**gamma)
 
@@ -24,7 +26,9 @@ are well conditioned because ``d`` is then bounded away from 0 and 1.
 :func:`focal_family_loss` computes the loss *and* its gradient with respect
 to the logits in one pass (and, when asked, the gradient with respect to
 ``gamma`` as one more fused reduction), folding in row and element weights
-and the final scale (``loss_weight / avg_factor``). The autograd node saves
+and the final scale (``loss_weight / avg_factor``). When asked, the same pass
+also sums ``|dloss/dx|`` per class over positive and over negative terms
+(the Equalized Focal Loss's gradient statistics). The autograd node saves
 only that gradient, so backward is a multiplication by the incoming scalar
 (or nothing when it is 1). No one-hot target is materialised: for label
 targets ``y`` is the comparison ``label == class_index`` inside the kernel.
@@ -40,9 +44,8 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
+from ..loss_names import DUAL_FOCAL_TERM, FOCAL_TERM, TERM_KINDS
 from .utils import compute_dtype
-
-LOSS_KINDS = ('focal', 'dual_focal')
 
 # Below this margin softplus(m) ~ exp(m) underflows in fp32; the first-order
 # expansions used there are exact to fp32 precision.
@@ -151,11 +154,11 @@ def _binary_dual_focal_curvature(m: Tensor, gamma: Tensor) -> Tensor:
 
 
 def _elementwise(x: Tensor, y: Tensor, positive: Tensor, gamma: Tensor,
-                 alpha: Optional[Tensor], loss_kind: str, dense_target: bool):
+                 alpha: Optional[Tensor], term_kind: str, dense_target: bool):
     """Loss, dloss/dx and dloss/dgamma per element, in the dtype of x."""
     sign = torch.where(positive, 1.0, -1.0).to(x.dtype)
     m = sign * x
-    if loss_kind == 'focal':
+    if term_kind == FOCAL_TERM:
         alpha_t = torch.ones_like(x) if alpha is None else (
             y * alpha + (1 - y) * (1 - alpha))
         loss, dm, dg = _binary_focal(m, gamma, alpha_t)
@@ -166,7 +169,7 @@ def _elementwise(x: Tensor, y: Tensor, positive: Tensor, gamma: Tensor,
         return loss, dx, dg
     # Soft targets: the binary formulas are exact for y in {0, 1} only.
     binary = (y == 0) | (y == 1)
-    if loss_kind == 'focal':
+    if term_kind == FOCAL_TERM:
         s_loss, s_dx, s_dg = _soft_focal(x, y, gamma, alpha_t)
     else:
         s_loss, s_dx, s_dg = _soft_dual_focal(x, y, gamma)
@@ -185,40 +188,51 @@ def _targets(x: Tensor, target: Tensor) -> Tuple[Tensor, Tensor]:
 
 
 def _term_weight(scale, row_weight: Optional[Tensor],
-                 elem_weight: Optional[Tensor], dtype: torch.dtype):
-    """scale x row weight x element weight, broadcastable to (N, C)."""
+                 class_weight: Optional[Tensor], elem_weight: Optional[Tensor],
+                 dtype: torch.dtype):
+    """scale x row (N,) x class (C,) x element (N, C) weights, broadcastable."""
     weight = torch.as_tensor(scale).to(dtype)
     if row_weight is not None:
         weight = weight * row_weight.to(dtype).unsqueeze(1)
+    if class_weight is not None:
+        weight = weight * class_weight.to(dtype)
     if elem_weight is not None:
         weight = weight * elem_weight.to(dtype)
     return weight
 
 
 def _fused(logits: Tensor, target: Tensor, row_weight: Optional[Tensor],
-           elem_weight: Optional[Tensor], gamma: Tensor,
-           alpha: Optional[Tensor], scale: Tensor, loss_kind: str,
-           dense_target: bool, keep_elementwise: bool,
-           gamma_pass: bool) -> Tensor:
-    """One pass over the logits: (loss, dloss/dx), or dloss/dgamma.
+           class_weight: Optional[Tensor], elem_weight: Optional[Tensor],
+           gamma: Tensor, alpha: Optional[Tensor], scale: Tensor,
+           term_kind: str, dense_target: bool, keep_elementwise: bool,
+           class_gradient_sums: bool, gamma_pass: bool):
+    """One pass over the logits.
 
-    The gamma gradient is its own pass (``gamma_pass``), recomputed from the
-    logits: fused with the first, inductor's CPU code writes the terms the
-    two share out as N x C buffers (4x the logits' memory, measured).
+    Returns (loss, dloss/dx) plus, with ``class_gradient_sums``, the sums of
+    ``|dloss/dx|`` per class over positive and over negative terms (C,) each;
+    or, with ``gamma_pass``, dloss/dgamma. The gamma gradient is its own pass
+    recomputed from the logits: fused with the first, inductor's CPU code
+    writes the terms the two share out as N x C buffers (4x the logits'
+    memory, measured).
     """
     dtype = compute_dtype(logits)
     x = logits.to(dtype)
     gamma = gamma.to(dtype)
     alpha = None if alpha is None else alpha.to(dtype)
     y, positive = _targets(x, target)
-    loss, dx, dg = _elementwise(x, y, positive, gamma, alpha, loss_kind,
+    loss, dx, dg = _elementwise(x, y, positive, gamma, alpha, term_kind,
                                 dense_target)
-    weight = _term_weight(scale, row_weight, elem_weight, dtype)
+    weight = _term_weight(scale, row_weight, class_weight, elem_weight, dtype)
     if gamma_pass:
         return weight * dg if keep_elementwise else (weight * dg).sum()
     loss = weight * loss
-    grad = (weight * dx).to(logits.dtype)
-    return (loss if keep_elementwise else loss.sum()), grad
+    grad = weight * dx
+    outputs = (loss if keep_elementwise else loss.sum(), grad.to(logits.dtype))
+    if not class_gradient_sums:
+        return outputs
+    magnitude = grad.abs()
+    positive_sum = (magnitude * y).sum(0)
+    return outputs + (positive_sum, magnitude.sum(0) - positive_sum)
 
 
 def compile_enabled() -> bool:
@@ -236,38 +250,41 @@ def _run_compiled(*args):
     return _compiled_fused(*args)
 
 
-def _run_eager(logits, target, row_weight, elem_weight, *rest):
+def _run_eager(logits, target, row_weight, class_weight, elem_weight, *rest):
     """The same expression eagerly, in row chunks so that temporaries stay small."""
-    keep_elementwise, gamma_pass = rest[-2], rest[-1]
+    keep_elementwise, gamma_pass = rest[-3], rest[-1]
     if logits.shape[0] <= _EAGER_CHUNK_ROWS:
-        return _fused(logits, target, row_weight, elem_weight, *rest)
+        return _fused(logits, target, row_weight, class_weight, elem_weight,
+                      *rest)
     parts = []
     for start in range(0, logits.shape[0], _EAGER_CHUNK_ROWS):
         rows = slice(start, start + _EAGER_CHUNK_ROWS)
         parts.append(
             _fused(logits[rows], target[rows],
                    None if row_weight is None else row_weight[rows],
+                   class_weight,
                    None if elem_weight is None else elem_weight[rows], *rest))
-
-    def merge(chunks):
-        return torch.cat(chunks) if keep_elementwise else torch.stack(
-            chunks).sum()
-
     if gamma_pass:
-        return merge(parts)
-    return merge([loss for loss, _ in parts]), torch.cat(
-        [grad for _, grad in parts])
+        return torch.cat(parts) if keep_elementwise else sum(parts)
+    # loss: rows or a sum; grad: rows; class gradient sums: sums
+    merged = [torch.cat([part[0] for part in parts]) if keep_elementwise
+              else sum(part[0] for part in parts),
+              torch.cat([part[1] for part in parts])]
+    for index in range(2, len(parts[0])):
+        merged.append(sum(part[index] for part in parts))
+    return tuple(merged)
 
 
 def _run(*args, with_gamma_grad: bool):
-    """(loss, dloss/dx, dloss/dgamma or None), compiled or eager."""
+    """(loss, dloss/dx, class gradient sums or None, dloss/dgamma or None)."""
     run = _run_compiled if compile_enabled() else _run_eager
-    loss, grad = run(*args, False)
+    outputs = run(*args, False)
     gamma_grad = run(*args, True) if with_gamma_grad else None
-    return loss, grad, gamma_grad
+    sums = outputs[2:] if len(outputs) > 2 else None
+    return outputs[0], outputs[1], sums, gamma_grad
 
 
-def _dual_focal_boundary(gamma: Tensor) -> Tuple[Tensor, Tensor]:
+def dual_focal_boundary(gamma: Tensor) -> Tuple[Tensor, Tensor]:
     """c(gamma) = -log(1 - 2**-gamma), the DFL value at d = 1/2, and dc/dgamma."""
     ln2_gamma = gamma * math.log(2.0)
     c = -torch.log(-torch.expm1(-ln2_gamma))
@@ -278,29 +295,33 @@ def _dual_focal_boundary(gamma: Tensor) -> Tuple[Tensor, Tensor]:
 class _FocalFamilyFunction(torch.autograd.Function):
 
     @staticmethod
-    def forward(ctx, logits, target, row_weight, elem_weight, gamma, alpha,
-                scale, loss_kind, normalize_at_boundary, keep_elementwise):
+    def forward(ctx, logits, target, row_weight, class_weight, elem_weight,
+                gamma, alpha, scale, term_kind, normalize_at_boundary,
+                keep_elementwise, class_gradient_sums):
         with_gamma_grad = gamma.requires_grad
         gamma = gamma.detach()
         kernel_scale = scale
         if normalize_at_boundary:
-            boundary, dboundary = _dual_focal_boundary(gamma)
+            boundary, dboundary = dual_focal_boundary(gamma)
             kernel_scale = scale / boundary
-        loss, grad, gamma_grad = _run(logits, target, row_weight,
-                                      elem_weight, gamma, alpha, kernel_scale,
-                                      loss_kind, target.dim() == 2,
-                                      keep_elementwise,
-                                      with_gamma_grad=with_gamma_grad)
+        loss, grad, sums, gamma_grad = _run(
+            logits, target, row_weight, class_weight, elem_weight, gamma,
+            alpha, kernel_scale, term_kind, target.dim() == 2,
+            keep_elementwise, class_gradient_sums is not None,
+            with_gamma_grad=with_gamma_grad)
+        if sums is not None:
+            class_gradient_sums += torch.stack(sums).to(
+                class_gradient_sums.dtype)
         if with_gamma_grad and normalize_at_boundary:
             # d(u / c)/dgamma = u_gamma / c - (u / c) * c' / c
             gamma_grad = gamma_grad - loss * dboundary / boundary
         ctx.keep_elementwise = keep_elementwise
         ctx.gamma_dtype = gamma.dtype
-        ctx.curvature_args = (loss_kind, normalize_at_boundary)
+        ctx.curvature_args = (term_kind, normalize_at_boundary)
         ctx.with_gamma_grad = with_gamma_grad
         # Inputs are saved by reference (no copy): double backward needs them.
         ctx.save_for_backward(grad, gamma_grad, logits, target, row_weight,
-                              elem_weight, gamma, alpha, scale)
+                              class_weight, elem_weight, gamma, alpha, scale)
         return loss
 
     @staticmethod
@@ -323,8 +344,7 @@ class _FocalFamilyFunction(torch.autograd.Function):
         grad_gamma = None
         if gamma_grad is not None:
             grad_gamma = (gamma_grad * grad_output).sum().to(ctx.gamma_dtype)
-        return (grad_logits, None, None, None, grad_gamma, None, None, None,
-                None, None)
+        return (grad_logits, None, None, None, None, grad_gamma) + (None, ) * 6
 
 
 class _CurvatureScaledGradient(torch.autograd.Function):
@@ -336,37 +356,38 @@ class _CurvatureScaledGradient(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, grad, grad_output, logits, target, row_weight,
-                elem_weight, gamma, alpha, scale, loss_kind,
+                class_weight, elem_weight, gamma, alpha, scale, term_kind,
                 normalize_at_boundary):
         ctx.save_for_backward(grad, grad_output, logits, target, row_weight,
-                              elem_weight, gamma, alpha, scale)
-        ctx.curvature_args = (loss_kind, normalize_at_boundary)
+                              class_weight, elem_weight, gamma, alpha, scale)
+        ctx.curvature_args = (term_kind, normalize_at_boundary)
         return grad * grad_output.to(grad.dtype)
 
     @staticmethod
     def backward(ctx, upstream):
-        (grad, grad_output, logits, target, row_weight, elem_weight, gamma,
-         alpha, scale) = ctx.saved_tensors
-        loss_kind, normalize_at_boundary = ctx.curvature_args
+        (grad, grad_output, logits, target, row_weight, class_weight,
+         elem_weight, gamma, alpha, scale) = ctx.saved_tensors
+        term_kind, normalize_at_boundary = ctx.curvature_args
         curvature = focal_family_curvature(
-            logits, target, gamma, loss_kind,
+            logits, target, gamma, term_kind,
             None if alpha is None else float(alpha), row_weight, elem_weight,
-            float(scale), normalize_at_boundary)
+            float(scale), normalize_at_boundary, class_weight)
         grad_logits = (upstream * curvature * grad_output).to(logits.dtype)
         grad_grad_output = (upstream * grad).sum() if grad_output.dim() == 0 \
             else upstream * grad
-        return (None, grad_grad_output, grad_logits) + (None, ) * 8
+        return (None, grad_grad_output, grad_logits) + (None, ) * 9
 
 
 def focal_family_curvature(logits: Tensor,
                            target: Tensor,
                            gamma: Tensor,
-                           loss_kind: str = 'focal',
+                           term_kind: str = FOCAL_TERM,
                            alpha: Optional[float] = None,
                            row_weight: Optional[Tensor] = None,
                            elem_weight: Optional[Tensor] = None,
                            scale: float = 1.0,
-                           normalize_at_boundary: bool = False) -> Tensor:
+                           normalize_at_boundary: bool = False,
+                           class_weight: Optional[Tensor] = None) -> Tensor:
     """Closed-form second derivative of the loss w.r.t. each logit.
 
     The loss is a sum of elementwise terms, so its Hessian w.r.t. the
@@ -375,9 +396,10 @@ def focal_family_curvature(logits: Tensor,
     fused loss uses for double backward (Hessian-vector products).
 
     Args:
-        logits, target, gamma, loss_kind, alpha, row_weight, elem_weight,
-        scale, normalize_at_boundary: As in :func:`focal_family_loss`;
-            targets must be labels (N,) or binary (N, C).
+        logits, target, gamma, term_kind, alpha, row_weight, elem_weight,
+        scale, normalize_at_boundary, class_weight: As in
+            :func:`focal_family_loss`; targets must be labels (N,) or
+            binary (N, C).
 
     Returns:
         Tensor: d2 loss / dlogits2, shape (N, C), in the compute dtype.
@@ -390,27 +412,30 @@ def focal_family_curvature(logits: Tensor,
                                   'label and binary targets only')
     y, positive = _targets(x, target)
     m = torch.where(positive, x, -x)
-    if loss_kind == 'focal':
+    if term_kind == FOCAL_TERM:
         alpha_t = torch.ones_like(x) if alpha is None else (
             y * alpha + (1 - y) * (1 - alpha))
         curvature = _binary_focal_curvature(m, gamma, alpha_t)
     else:
         curvature = _binary_dual_focal_curvature(m, gamma)
     if normalize_at_boundary:
-        scale = scale / float(_dual_focal_boundary(gamma)[0])
-    return _term_weight(scale, row_weight, elem_weight, dtype) * curvature
+        scale = scale / float(dual_focal_boundary(gamma)[0])
+    return _term_weight(scale, row_weight, class_weight, elem_weight,
+                        dtype) * curvature
 
 
 def focal_family_loss(logits: Tensor,
                       target: Tensor,
                       gamma: Tensor,
-                      loss_kind: str = 'focal',
+                      term_kind: str = FOCAL_TERM,
                       alpha: Optional[float] = None,
                       row_weight: Optional[Tensor] = None,
                       elem_weight: Optional[Tensor] = None,
                       scale: float = 1.0,
                       normalize_at_boundary: bool = False,
-                      keep_elementwise: bool = False) -> Tensor:
+                      keep_elementwise: bool = False,
+                      class_weight: Optional[Tensor] = None,
+                      class_gradient_sums: Optional[Tensor] = None) -> Tensor:
     """Weighted sum (or map) of a focal-family loss over N x C sigmoid terms.
 
     Args:
@@ -419,9 +444,11 @@ def focal_family_loss(logits: Tensor,
         target (Tensor): Labels of shape (N,) with values in [0, C] (C is
             background), or dense targets of shape (N, C) in [0, 1]
             (one-hot or soft).
-        gamma (Tensor): Focusing parameter, a 0-dim tensor. If it requires
-            grad, its gradient is computed in the same pass.
-        loss_kind (str): ``'focal'`` or ``'dual_focal'``.
+        gamma (Tensor): Focusing parameter, 0-dim, or one per class (C,)
+            (not learnable then). If it requires grad, its gradient is
+            computed from the logits in a second pass.
+        term_kind (str): ``'fl'`` (focal term) or ``'dfl'`` (dual focal
+            term), see :mod:`focal_det.loss_names`.
         alpha (float, optional): Focal alpha; ``None`` disables it.
         row_weight (Tensor, optional): Weight per row, shape (N,).
         elem_weight (Tensor, optional): Weight per element, shape (N, C).
@@ -429,13 +456,17 @@ def focal_family_loss(logits: Tensor,
         normalize_at_boundary (bool): Divide by the loss at d = 1/2
             (``-log(1 - 2**-gamma)``); used by the dual focal loss.
         keep_elementwise (bool): Return the (N, C) map instead of its sum.
+        class_weight (Tensor, optional): Weight per class, shape (C,).
+        class_gradient_sums (Tensor, optional): A (2, C) accumulator: the
+            forward pass adds the sums of ``|dloss/dlogits|`` per class over
+            positive terms (row 0) and negative terms (row 1) to it.
 
     Returns:
         Tensor: fp32 scalar, or (N, C) when ``keep_elementwise``.
     """
-    if loss_kind not in LOSS_KINDS:
-        raise ValueError(f'loss_kind must be one of {LOSS_KINDS}, '
-                         f'got {loss_kind!r}')
+    if term_kind not in TERM_KINDS:
+        raise ValueError(f'term_kind must be one of {TERM_KINDS}, '
+                         f'got {term_kind!r}')
     if logits.shape[0] == 0:
         # Zero anchors: a zero loss that still joins the graph.
         zero = logits.float().sum() * 0.0
@@ -446,6 +477,8 @@ def focal_family_loss(logits: Tensor,
     alpha = None if alpha is None else torch.tensor(
         float(alpha), device=device, dtype=torch.float64)
     return _FocalFamilyFunction.apply(
-        logits, target, row_weight, elem_weight, gamma.to(device), alpha,
+        logits, target, row_weight, class_weight, elem_weight,
+        gamma.to(device), alpha,
         torch.tensor(float(scale), device=device, dtype=torch.float64),
-        loss_kind, normalize_at_boundary, keep_elementwise)
+        term_kind, normalize_at_boundary, keep_elementwise,
+        class_gradient_sums)

@@ -1,4 +1,5 @@
 """Argument checks and mmdet's weighting/reduction rules, shared by every loss."""
+import math
 from typing import Optional, Tuple, Union
 
 import torch
@@ -33,10 +34,10 @@ def check_range(owner: str,
     value = float(value)
     too_low = value <= low if low_open else value < low
     too_high = value >= high if high_open else value > high
-    if too_low or too_high or value != value:
+    if too_low or too_high or not math.isfinite(value):
         lo, hi = '(' if low_open else '[', ')' if high_open else ']'
-        raise ValueError(f'{owner}: {name} must lie in {lo}{low}, {high}{hi}, '
-                         f'got {value!r}')
+        raise ValueError(f'{owner}: {name} must lie in {lo}{low}, {high}{hi} '
+                         f'and be finite, got {value!r}')
     return value
 
 
@@ -62,6 +63,10 @@ def resolve_scale(owner: str, reduction: str, avg_factor: Optional[Union[
     if reduction == 'sum':
         raise ValueError(f'{owner}: avg_factor can not be used with '
                          'reduction="sum"')
+    if isinstance(avg_factor, Tensor) and avg_factor.numel() != 1:
+        raise ValueError(f'{owner}: avg_factor must be a number or a '
+                         f'one-element tensor, got shape '
+                         f'{tuple(avg_factor.shape)}')
     return loss_weight / (float(avg_factor) + _AVG_FACTOR_EPS), False
 
 
@@ -103,7 +108,8 @@ def split_weight(owner: str, weight: Optional[Tensor],
     n, c = logits.shape
     if weight.dim() == 1 and weight.shape[0] == n:
         return weight, None
-    if weight.dim() in (1, 2) and weight.numel() == n * c:
+    if (weight.dim() == 1 and weight.numel() == n * c
+            or tuple(weight.shape) == (n, c)):
         return None, weight.reshape(n, c)
     raise ValueError(f'{owner}: weight must have shape ({n},), ({n}, {c}) or '
                      f'({n * c},), got {tuple(weight.shape)}')
