@@ -18,9 +18,9 @@ import torch
 from matplotlib import image as matplotlib_image
 from mmdet.registry import METRICS
 
-from focal_det.evaluation.calibration_metric import (
+from focal_det.evaluation.calibration import (
     DIAGRAM_FILE_NAME, REPORT_FILE_NAME, DetectionCalibrationMetric,
-    calibration_bins, detection_expected_calibration_error, match_detections)
+    calibration_bins, expected_calibration_error, match_detections)
 
 CLASSES = ('cat', 'dog', 'bird')
 # Listed in class order, as mmdet expects (label i is the i-th category of
@@ -408,7 +408,7 @@ def test_bin_edges_and_last_bin_holds_one():
                             np.array([True, True, False]), 0.5, 5)
     assert [b['count'] for b in bins] == [1, 0, 0, 0, 2]
     assert bins[-1]['upper'] == pytest.approx(1.0)
-    assert detection_expected_calibration_error(bins) == pytest.approx(
+    assert expected_calibration_error(bins) == pytest.approx(
         (1 * 0.5 + 2 * abs(0.5 - 0.9995)) / 3)
 
 

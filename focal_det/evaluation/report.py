@@ -5,7 +5,8 @@ import math
 import os.path as osp
 from typing import Dict, List, Optional
 
-from .long_tail_metric import REPORT_FILE_NAME
+from .long_tail import REPORT_FILE_NAME
+from .report_writing import format_percent
 
 # (column, key in the report's 'overall' section)
 SUMMARY_COLUMNS = (('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
@@ -56,12 +57,6 @@ def write_generated_doc(path: str, generated: str) -> None:
         f.write(generated.rstrip('\n') + '\n' + tail)
 
 
-def _percent(value: Optional[float]) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return 'n/a'
-    return f'{100 * value:.1f}'
-
-
 def summary_table(reports: Dict[str, dict],
                   extra: Optional[Dict[str, Dict[str, str]]] = None) -> str:
     """A markdown table of AP, AP50, APr, APc, APf (in %) per run.
@@ -79,7 +74,9 @@ def summary_table(reports: Dict[str, dict],
              '|' + '---|' * len(header)]
     for name, report in reports.items():
         overall = report['overall']
-        cells = [name] + [_percent(overall.get(k)) for _, k in SUMMARY_COLUMNS]
+        cells = [name] + [
+            format_percent(overall.get(k)) for _, k in SUMMARY_COLUMNS
+        ]
         cells += [extra.get(name, {}).get(c, '') for c in extra_columns]
         lines.append('| ' + ' | '.join(cells) + ' |')
     return '\n'.join(lines)

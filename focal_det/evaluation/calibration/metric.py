@@ -18,7 +18,7 @@ detector's output has no fixed number of predictions to compare with the
 ground truth, calibration is measured by *precision*, not accuracy: missed
 objects (false negatives) do not enter D-ECE.
 
-Definition, as implemented by :func:`detection_expected_calibration_error`:
+Definition, as implemented by :func:`.binning.expected_calibration_error`:
 
 1. Keep the detections whose score is ``>= score_thr``.
 2. Label each kept detection, per image and per class, in descending score
@@ -44,9 +44,7 @@ With ``classwise=True`` the same quantity is also computed for the
 detections of each class alone and averaged over the classes that have at
 least one labelled detection.
 """
-import json
 import math
-import os
 import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -55,306 +53,16 @@ from mmdet.registry import METRICS
 from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
-from terminaltables import AsciiTable
+
+from ..report_writing import (format_number, report_dir_or_warn,
+                              write_json_report)
+from .binning import calibration_bins, expected_calibration_error
+from .diagram import format_bin_table, plot_reliability_diagram
+from .matching import (DROPPED, FALSE_POSITIVE, TRUE_POSITIVE,
+                       match_detections)
 
 REPORT_FILE_NAME = 'calibration_metrics.json'
 DIAGRAM_FILE_NAME = 'reliability_diagram.png'
-
-# Outcome of one detection after matching.
-TRUE_POSITIVE = 1
-FALSE_POSITIVE = 0
-DROPPED = -1
-
-# ---------------------------------------------------------------------------
-# Matching detections to ground truth
-# ---------------------------------------------------------------------------
-
-
-def box_areas(boxes: np.ndarray) -> np.ndarray:
-    """Areas of ``(n, 4)`` boxes in ``x1, y1, x2, y2`` order.
-
-    Args:
-        boxes (np.ndarray): Boxes, shape ``(n, 4)``.
-
-    Returns:
-        np.ndarray: Areas, shape ``(n,)``; degenerate boxes give 0.
-    """
-    widths = np.clip(boxes[:, 2] - boxes[:, 0], 0, None)
-    heights = np.clip(boxes[:, 3] - boxes[:, 1], 0, None)
-    return widths * heights
-
-
-def pairwise_intersections(boxes: np.ndarray,
-                           other_boxes: np.ndarray) -> np.ndarray:
-    """Intersection areas of every box with every other box.
-
-    Args:
-        boxes (np.ndarray): ``(n, 4)`` boxes, ``x1, y1, x2, y2``.
-        other_boxes (np.ndarray): ``(m, 4)`` boxes, ``x1, y1, x2, y2``.
-
-    Returns:
-        np.ndarray: ``(n, m)`` intersection areas.
-    """
-    top_left = np.maximum(boxes[:, None, :2], other_boxes[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], other_boxes[None, :, 2:])
-    sizes = np.clip(bottom_right - top_left, 0, None)
-    return sizes[..., 0] * sizes[..., 1]
-
-
-def pairwise_iou(boxes: np.ndarray, other_boxes: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box with every other box.
-
-    Areas are ``width * height`` without COCO's legacy ``+ 1``, as in
-    pycocotools' evaluation.
-
-    Args:
-        boxes (np.ndarray): ``(n, 4)`` boxes, ``x1, y1, x2, y2``.
-        other_boxes (np.ndarray): ``(m, 4)`` boxes, ``x1, y1, x2, y2``.
-
-    Returns:
-        np.ndarray: ``(n, m)`` IoUs; 0 where the union is empty.
-    """
-    intersections = pairwise_intersections(boxes, other_boxes)
-    unions = (box_areas(boxes)[:, None] + box_areas(other_boxes)[None, :] -
-              intersections)
-    return np.divide(intersections, unions,
-                     out=np.zeros_like(intersections), where=unions > 0)
-
-
-def crowd_overlap(boxes: np.ndarray, crowd_boxes: np.ndarray) -> np.ndarray:
-    """How much of each box a crowd region covers (COCO's crowd IoU).
-
-    A crowd region holds many objects under one box, so COCO divides the
-    intersection by the detection's own area instead of the union: a small
-    detection of one person inside a crowd box is fully covered.
-
-    Args:
-        boxes (np.ndarray): ``(n, 4)`` detection boxes, ``x1, y1, x2, y2``.
-        crowd_boxes (np.ndarray): ``(m, 4)`` crowd boxes, ``x1, y1, x2, y2``.
-
-    Returns:
-        np.ndarray: ``(n, m)`` intersection over detection area; 0 for
-        detections of zero area.
-    """
-    intersections = pairwise_intersections(boxes, crowd_boxes)
-    areas = np.broadcast_to(box_areas(boxes)[:, None], intersections.shape)
-    return np.divide(intersections, areas,
-                     out=np.zeros_like(intersections), where=areas > 0)
-
-
-def match_detections(boxes: np.ndarray, scores: np.ndarray,
-                     gt_boxes: np.ndarray, gt_is_crowd: np.ndarray,
-                     iou_thr: float) -> np.ndarray:
-    """Label the detections of one class in one image, greedily by score.
-
-    Detections are visited in descending score order (a stable sort, so
-    ties keep their input order, as in COCO). Each takes the not yet matched
-    regular ground-truth box with the highest IoU, if that IoU is
-    ``>= iou_thr``, and is then a true positive. A detection that takes no
-    regular box but covers a crowd box (:func:`crowd_overlap`
-    ``>= iou_thr``) is dropped; crowd boxes can absorb any number of
-    detections. Every other detection, including a second detection of an
-    already matched object, is a false positive.
-
-    Args:
-        boxes (np.ndarray): ``(n, 4)`` detection boxes, ``x1, y1, x2, y2``.
-        scores (np.ndarray): ``(n,)`` detection scores.
-        gt_boxes (np.ndarray): ``(m, 4)`` ground-truth boxes of the same
-            class, ``x1, y1, x2, y2``.
-        gt_is_crowd (np.ndarray): ``(m,)`` bool, True for crowd boxes.
-        iou_thr (float): Minimum IoU of a true positive.
-
-    Returns:
-        np.ndarray: ``(n,)`` int outcomes in the input order:
-        :data:`TRUE_POSITIVE`, :data:`FALSE_POSITIVE` or :data:`DROPPED`.
-    """
-    outcomes = np.full(len(boxes), FALSE_POSITIVE, dtype=np.int64)
-    regular_boxes = gt_boxes[~gt_is_crowd]
-    crowd_boxes = gt_boxes[gt_is_crowd]
-    ious = pairwise_iou(boxes, regular_boxes)
-    covered_by_crowd = (crowd_overlap(boxes, crowd_boxes) >= iou_thr).any(
-        axis=1)
-    taken = np.zeros(len(regular_boxes), dtype=bool)
-    for index in np.argsort(-scores, kind='mergesort'):
-        candidate_ious = np.where(taken, -1.0, ious[index])
-        if len(candidate_ious) and candidate_ious.max() >= iou_thr:
-            taken[candidate_ious.argmax()] = True
-            outcomes[index] = TRUE_POSITIVE
-        elif covered_by_crowd[index]:
-            outcomes[index] = DROPPED
-    return outcomes
-
-
-# ---------------------------------------------------------------------------
-# Binning and D-ECE
-# ---------------------------------------------------------------------------
-
-
-def calibration_bins(confidences: np.ndarray, is_true_positive: np.ndarray,
-                     score_thr: float, num_bins: int) -> List[dict]:
-    """Split detections into equal-width confidence bins over [score_thr, 1].
-
-    Bin ``b`` is ``[lower, upper)``; the last bin also holds confidence 1
-    (and, defensively, anything above it).
-
-    Args:
-        confidences (np.ndarray): ``(n,)`` scores, all ``>= score_thr``.
-        is_true_positive (np.ndarray): ``(n,)`` bool outcomes.
-        score_thr (float): Lower edge of the first bin.
-        num_bins (int): Number of bins.
-
-    Returns:
-        list[dict]: One dict per bin, in increasing confidence: ``lower``,
-        ``upper``, ``count``, ``confidence`` (mean score), ``precision``
-        (fraction of true positives) and ``gap``
-        (``|precision - confidence|``); the last three are None for an
-        empty bin.
-    """
-    edges = np.linspace(score_thr, 1.0, num_bins + 1)
-    bin_indices = np.clip(
-        np.searchsorted(edges, confidences, side='right') - 1, 0,
-        num_bins - 1)
-    bins = []
-    for index in range(num_bins):
-        in_bin = bin_indices == index
-        count = int(in_bin.sum())
-        confidence = precision = gap = None
-        if count:
-            confidence = float(confidences[in_bin].mean())
-            precision = float(is_true_positive[in_bin].mean())
-            gap = abs(precision - confidence)
-        bins.append(
-            dict(lower=float(edges[index]), upper=float(edges[index + 1]),
-                 count=count, confidence=confidence, precision=precision,
-                 gap=gap))
-    return bins
-
-
-def detection_expected_calibration_error(bins: Sequence[dict]) -> float:
-    """D-ECE: the count-weighted mean of the bins' precision-confidence gap.
-
-    Args:
-        bins (Sequence[dict]): Bins from :func:`calibration_bins`.
-
-    Returns:
-        float: ``sum_b (n_b / N) |precision_b - confidence_b|`` over the
-        non-empty bins; NaN when no bin holds a detection (calibration is
-        undefined without detections).
-    """
-    total = sum(bin_['count'] for bin_ in bins)
-    if total == 0:
-        return math.nan
-    return sum(bin_['count'] / total * bin_['gap'] for bin_ in bins
-               if bin_['count'])
-
-
-# ---------------------------------------------------------------------------
-# Report: table, JSON, reliability diagram
-# ---------------------------------------------------------------------------
-
-
-def _format_optional(value: Optional[float]) -> str:
-    """Three decimals, or '-' for a missing value (empty bin, NaN)."""
-    if value is None or math.isnan(value):
-        return '-'
-    return f'{value:.3f}'
-
-
-def format_bin_table(bins: Sequence[dict]) -> str:
-    """An ASCII table of the bins for the log.
-
-    Args:
-        bins (Sequence[dict]): Bins from :func:`calibration_bins`.
-
-    Returns:
-        str: One row per bin: range, count, mean confidence, precision, gap.
-    """
-    rows = [['confidence bin', 'count', 'mean conf.', 'precision', 'gap']]
-    for bin_ in bins:
-        rows.append([
-            f"[{bin_['lower']:.3f}, {bin_['upper']:.3f})",
-            str(bin_['count']),
-            _format_optional(bin_['confidence']),
-            _format_optional(bin_['precision']),
-            _format_optional(bin_['gap']),
-        ])
-    return AsciiTable(rows).table
-
-
-def nan_to_none(value: Any) -> Any:
-    """Replace NaN floats, also inside dicts and lists, by None.
-
-    JSON has no NaN; ``json.dump`` would write the non-standard ``NaN``
-    token that strict parsers reject.
-
-    Args:
-        value: A JSON-like structure.
-
-    Returns:
-        The same structure with NaN replaced by None.
-    """
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, dict):
-        return {key: nan_to_none(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [nan_to_none(item) for item in value]
-    return value
-
-
-def plot_reliability_diagram(bins: Sequence[dict], d_ece: float,
-                             score_thr: float, path: str) -> None:
-    """Save a reliability diagram: precision per confidence bin.
-
-    Each non-empty bin is a bar as wide as the bin and as high as its
-    precision, labelled with its detection count; the dashed diagonal is
-    perfect calibration (precision = confidence) and a dot marks the mean
-    confidence of each bin on it, so the vertical distance from dot to bar
-    top is the bin's gap.
-
-    Args:
-        bins (Sequence[dict]): Bins from :func:`calibration_bins`.
-        d_ece (float): D-ECE, shown in the title.
-        score_thr (float): Lower end of the confidence axis.
-        path (str): Output PNG path.
-    """
-    # Figure without pyplot: no global backend or figure state is touched,
-    # which matters inside a training process.
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(5, 5.4), dpi=100)
-    axes = figure.add_subplot()
-    filled = [bin_ for bin_ in bins if bin_['count']]
-    axes.bar([bin_['lower'] for bin_ in filled],
-             [bin_['precision'] for bin_ in filled],
-             width=[bin_['upper'] - bin_['lower'] for bin_ in filled],
-             align='edge', color='tab:blue', edgecolor='black', alpha=0.8,
-             label='precision')
-    axes.plot([score_thr, 1.0], [score_thr, 1.0], linestyle='--',
-              color='gray', label='perfect calibration')
-    axes.plot([bin_['confidence'] for bin_ in filled],
-              [bin_['confidence'] for bin_ in filled], 'o', color='tab:red',
-              markersize=4, label='mean confidence')
-    for bin_ in filled:
-        axes.text((bin_['lower'] + bin_['upper']) / 2,
-                  bin_['precision'] + 0.01, str(bin_['count']),
-                  ha='center', va='bottom', fontsize=7)
-    axes.set_xlim(score_thr, 1.0)
-    axes.set_ylim(0.0, 1.08)
-    axes.set_xlabel('confidence')
-    axes.set_ylabel('precision')
-    axes.set_title(f'Reliability diagram (D-ECE = '
-                   f'{_format_optional(d_ece)})')
-    # Below the axes: inside, it would hide the bars and counts of some bin.
-    axes.legend(loc='upper center', bbox_to_anchor=(0.5, -0.12), ncol=3,
-                fontsize=8, frameon=False)
-    figure.tight_layout()
-    figure.savefig(path)
-
-
-# ---------------------------------------------------------------------------
-# The registered metric
-# ---------------------------------------------------------------------------
 
 
 def _to_numpy(array: Any) -> np.ndarray:
@@ -611,7 +319,7 @@ class DetectionCalibrationMetric(BaseMetric):
 
         bins = calibration_bins(scores, is_true_positive, self.score_thr,
                                 self.num_bins)
-        d_ece = detection_expected_calibration_error(bins)
+        d_ece = expected_calibration_error(bins)
         metrics: Dict[str, Any] = dict(d_ece=d_ece,
                                        num_detections=int(len(scores)))
         report: Dict[str, Any] = dict(
@@ -634,7 +342,7 @@ class DetectionCalibrationMetric(BaseMetric):
             report['d_ece_classwise'] = metrics['d_ece_classwise']
             report['per_class'] = per_class
 
-        logger.info(f'D-ECE = {_format_optional(d_ece)} over '
+        logger.info(f'D-ECE = {format_number(d_ece)} over '
                     f'{len(scores)} detections (score >= {self.score_thr}, '
                     f'IoU >= {self.iou_thr}):\n' + format_bin_table(bins))
         self._save_report(report, bins, d_ece)
@@ -660,16 +368,9 @@ class DetectionCalibrationMetric(BaseMetric):
                                           is_true_positive[of_label],
                                           self.score_thr, self.num_bins)
             per_class[name] = dict(
-                d_ece=detection_expected_calibration_error(class_bins),
+                d_ece=expected_calibration_error(class_bins),
                 num_detections=int(of_label.sum()))
         return per_class
-
-    def _report_dir(self) -> Optional[str]:
-        """``save_dir``, else the current log file's directory, else None."""
-        if self.save_dir is not None:
-            return self.save_dir
-        log_file = MMLogger.get_current_instance().log_file
-        return osp.dirname(osp.abspath(log_file)) if log_file else None
 
     def _save_report(self, report: dict, bins: Sequence[dict],
                      d_ece: float) -> None:
@@ -680,22 +381,16 @@ class DetectionCalibrationMetric(BaseMetric):
             bins (Sequence[dict]): Bins for the diagram.
             d_ece (float): D-ECE for the diagram's title.
         """
-        logger = MMLogger.get_current_instance()
-        directory = self._report_dir()
+        directory = report_dir_or_warn(self.save_dir, type(self).__name__,
+                                       (REPORT_FILE_NAME, DIAGRAM_FILE_NAME))
         if directory is None:
-            logger.warning(
-                f'{type(self).__name__}: {REPORT_FILE_NAME} and '
-                f'{DIAGRAM_FILE_NAME} not written: save_dir is None and the '
-                'current logger has no log file to put them beside. Pass '
-                'save_dir= to write them.')
             self.report_path = self.diagram_path = None
             return
-        os.makedirs(directory, exist_ok=True)
-        self.report_path = osp.join(directory, REPORT_FILE_NAME)
-        with open(self.report_path, 'w') as file:
-            json.dump(nan_to_none(report), file, indent=2)
+        self.report_path = write_json_report(report, directory,
+                                             REPORT_FILE_NAME)
         self.diagram_path = osp.join(directory, DIAGRAM_FILE_NAME)
         plot_reliability_diagram(bins, d_ece, self.score_thr,
                                  self.diagram_path)
-        logger.info(f'Calibration report saved to {self.report_path} and '
-                    f'{self.diagram_path}')
+        MMLogger.get_current_instance().info(
+            f'Calibration report saved to {self.report_path} and '
+            f'{self.diagram_path}')

@@ -1,0 +1,15 @@
+"""AP per frequency bucket and per class (``LongTailCocoMetric``,
+``LongTailLVISMetric``).
+
+``buckets`` puts categories into rare / common / frequent, ``per_class``
+turns an evaluator's precision into per-class and per-bucket AP,
+``evaluators`` gets that precision from COCOeval / LVISEval, ``metric`` holds
+the registered metrics.
+"""
+from .buckets import count_train_images_per_category
+from .metric import REPORT_FILE_NAME, LongTailCocoMetric, LongTailLVISMetric
+
+__all__ = [
+    'REPORT_FILE_NAME', 'LongTailCocoMetric', 'LongTailLVISMetric',
+    'count_train_images_per_category'
+]
