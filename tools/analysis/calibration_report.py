@@ -21,9 +21,16 @@ import sys
 
 from focal_det.evaluation import (last_checkpoint, newest_run_file,
                                   write_generated_doc)
+from focal_det.evaluation.calibration import (
+    DIAGRAM_FILE_NAME, REPORT_FILE_NAME as CALIBRATION_REPORT_FILE_NAME)
+from focal_det.evaluation.long_tail import (
+    REPORT_FILE_NAME as LONG_TAIL_REPORT_FILE_NAME)
+from focal_det.evaluation.report_writing import format_percent
+from focal_det.loss_names import CBFL, DFL, FL, display_name
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-NAMES = {'fl': 'FL', 'dfl': 'DFL', 'cbfl': 'CB-FL'}
+# The comparison runs of tools/compare_losses.py, in table order.
+LOSSES = (FL, DFL, CBFL)
 
 
 def run(args):
@@ -34,19 +41,19 @@ def run(args):
 def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
              figures: str) -> dict:
     """Test one checkpoint; return AP, D-ECE and the diagram's path."""
-    if not glob.glob(osp.join(work_dir, '*', 'calibration_metrics.json')):
+    if not glob.glob(osp.join(work_dir, '*', CALIBRATION_REPORT_FILE_NAME)):
         run([
             'tools/test.py', f'configs/retinanet_{loss}.py', checkpoint,
             '--work-dir', work_dir, '--cfg-options',
             f'model.test_cfg.recalibrate_scores={recalibrate}'
         ])
-    with open(newest_run_file(work_dir, 'calibration_metrics.json')) as f:
+    with open(newest_run_file(work_dir, CALIBRATION_REPORT_FILE_NAME)) as f:
         calibration = json.load(f)
-    with open(newest_run_file(work_dir, 'long_tail_metrics.json')) as f:
+    with open(newest_run_file(work_dir, LONG_TAIL_REPORT_FILE_NAME)) as f:
         overall = json.load(f)['overall']
     tag = 'recalibrated' if recalibrate else 'raw'
     diagram = osp.join(figures, f'reliability_{loss}_{tag}.png')
-    shutil.copyfile(newest_run_file(work_dir, 'reliability_diagram.png'), diagram)
+    shutil.copyfile(newest_run_file(work_dir, DIAGRAM_FILE_NAME), diagram)
     return dict(d_ece=calibration['d_ece'],
                 detections=calibration['num_detections'],
                 ap=overall['bbox_mAP'], apr=overall['bbox_APr'],
@@ -58,14 +65,10 @@ def _hit_rate(bins, lower: float) -> str:
     return 'n/a' if row['hit_rate'] is None else f"{row['hit_rate']:.2f}"
 
 
-def percent(value) -> str:
-    return 'n/a' if value is None else f'{100 * value:.1f}'
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-root', default='work_dirs/compare')
-    parser.add_argument('--losses', nargs='+', default=list(NAMES))
+    parser.add_argument('--losses', nargs='+', default=list(LOSSES))
     parser.add_argument('--out', default='docs/calibration.md')
     parser.add_argument('--curvature-batches', type=int, default=1)
     parser.add_argument('--recompute-curvature', action='store_true',
@@ -120,11 +123,13 @@ def write_report(args, rows, curvature, figures):
     for loss, results in rows:
         raw, recal = results[False], results[True]
         calibration_table.append(
-            f"| {NAMES[loss]} | {raw['d_ece']:.3f} | {recal['d_ece']:.3f} | "
+            f"| {display_name(loss)} | {raw['d_ece']:.3f} | "
+            f"{recal['d_ece']:.3f} | "
             f"{raw['detections']} / {recal['detections']} | "
-            f"{percent(raw['ap'])} | {percent(recal['ap'])} | "
-            f"{percent(raw['apr'])} | {percent(recal['apr'])} |")
-        diagrams.append(f"| {NAMES[loss]} | ![]({raw['diagram']}) | "
+            f"{format_percent(raw['ap'])} | {format_percent(recal['ap'])} | "
+            f"{format_percent(raw['apr'])} | "
+            f"{format_percent(recal['apr'])} |")
+        diagrams.append(f"| {display_name(loss)} | ![]({raw['diagram']}) | "
                         f"![]({recal['diagram']}) |")
     anchor_table = [
         '| loss | anchor ECE, scores >= 0.1, raw | recalibrated | '
@@ -135,7 +140,8 @@ def write_report(args, rows, curvature, figures):
         anchors = results['anchors']
         bins = anchors['raw']['bins']
         anchor_table.append(
-            f"| {NAMES[loss]} | {anchors['raw']['ece_above_0_1']:.3f} | "
+            f"| {display_name(loss)} | "
+            f"{anchors['raw']['ece_above_0_1']:.3f} | "
             f"{anchors['recalibrated']['ece_above_0_1']:.3f} | "
             f"{_hit_rate(bins, 0.5)} | {_hit_rate(bins, 0.95)} |")
     curvature_table = ['| loss at the FL checkpoint | loss value | top '
