@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 import torch
-from mmengine.runner.checkpoint import load_checkpoint, save_checkpoint
+from mmengine.runner.checkpoint import save_checkpoint
 from mmengine.structures import InstanceData
 from mmdet.registry import MODELS
 
 import focal_det  # noqa: F401
+from focal_det.engine.detector_loading import load_checkpoint_strictly
 
 NUM_CLASSES = 4
 # As with mmdet's FocalLoss, use_sigmoid=True goes into the config: the
@@ -107,8 +108,8 @@ def test_checkpoint_with_mmengine_meta_loads_and_restores_loss_state(
         torch.load(path)
     fresh = retina_head(dict(type='ClassBalancedFocalLoss', use_sigmoid=True))
     assert not fresh.loss_cls.class_balancing.has_class_counts
-    checkpoint = load_checkpoint(fresh, path)
-    assert checkpoint['meta']['seed'] == 3
+    meta = load_checkpoint_strictly(fresh, path)  # focal_det's loader
+    assert meta['seed'] == 3
     assert fresh.loss_cls.class_balancing.class_counts.tolist() == [500, 50, 5, 1]
     with pytest.raises(FileNotFoundError, match='missing.pth'):
-        load_checkpoint(fresh, str(tmp_path / 'missing.pth'))
+        load_checkpoint_strictly(fresh, str(tmp_path / 'missing.pth'))

@@ -72,6 +72,28 @@ def open_detector(args):
                             args.score_thr), images)
 
 
+#: What an IMAGE argument that is a folder expands to.
+IMAGE_SUFFIXES = ('.bmp', '.jpeg', '.jpg', '.png', '.tif', '.tiff', '.webp')
+
+
+def expand_image_paths(arguments):
+    """The image files named: a folder stands for its images (sorted)."""
+    paths = []
+    for argument in arguments:
+        if osp.isdir(argument):
+            found = sorted(
+                osp.join(argument, name) for name in os.listdir(argument)
+                if name.lower().endswith(IMAGE_SUFFIXES))
+            if not found:
+                raise FileNotFoundError(
+                    f'no images ({", ".join(IMAGE_SUFFIXES)}) in folder '
+                    f'{argument}')
+            paths += found
+        else:
+            paths.append(argument)
+    return paths
+
+
 def drawing_path(out_dir: str, image_path: str, used: set) -> str:
     """``OUT_DIR/<image name>.png``, numbered when two images share a name."""
     stem = osp.splitext(osp.basename(image_path))[0]
@@ -85,13 +107,19 @@ def drawing_path(out_dir: str, image_path: str, used: set) -> str:
 def main():
     args = parse_args()
     try:
-        detector, image_paths = open_detector(args)
-        images = [(path, load_image(path)) for path in image_paths]
+        detector, image_arguments = open_detector(args)
+        image_paths = expand_image_paths(image_arguments)
     except (FileNotFoundError, ValueError, ImportError) as error:
         sys.exit(f'error: {error}')
     os.makedirs(args.out_dir, exist_ok=True)
-    results, used_names = [], set()
-    for path, image in images:
+    results, used_names, failed = [], set(), []
+    for path in image_paths:
+        try:
+            image = load_image(path)
+        except (FileNotFoundError, ValueError) as error:
+            print(f'skipped: {error}', file=sys.stderr)
+            failed.append(path)
+            continue
         detections = detector(image)
         height, width = image.shape[:2]
         upscale = args.upscale or auto_upscale(height, width)
@@ -110,6 +138,9 @@ def main():
         json.dump(dict(score_thr=detector.metadata['test_cfg']['score_thr'],
                        images=results), f, indent=1)
     print(f'wrote {out_json}')
+    if failed:
+        sys.exit(f'error: {len(failed)} of {len(image_paths)} images could '
+                 f'not be read: {", ".join(failed)}')
 
 
 if __name__ == '__main__':

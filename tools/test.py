@@ -4,7 +4,7 @@ import os.path as osp
 
 from focal_det.engine import (add_common_args, build_runner, load_config,
                               parse_common, prepare_data, prepare_launcher,
-                              resolve_work_dir)
+                              resolve_work_dir, run_reporting_errors)
 
 
 def parse_args():
@@ -46,4 +46,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_reporting_errors(main)

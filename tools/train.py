@@ -3,10 +3,11 @@ import argparse
 import os.path as osp
 
 from focal_det.engine import (add_common_args, build_runner, enable_amp,
-                              enable_auto_scale_lr, load_config, parse_common,
-                              prepare_data, prepare_launcher,
+                              enable_auto_scale_lr, load_config,
+                              lock_work_dir, parse_common, prepare_data,
+                              prepare_launcher,
                               refuse_to_overwrite_checkpoints,
-                              resolve_work_dir)
+                              resolve_work_dir, run_reporting_errors)
 
 
 def parse_args():
@@ -40,6 +41,8 @@ def main():
             raise FileNotFoundError(f'--resume checkpoint not found: '
                                     f'{args.resume}')
         cfg.resume, cfg.load_from = True, args.resume
+    # Before anything is written there: one live run per work dir.
+    lock_work_dir(cfg.work_dir)
     refuse_to_overwrite_checkpoints(cfg.work_dir, cfg.get('resume', False))
     prepare_data(cfg, ('train_dataloader', 'val_dataloader'))
     runner = build_runner(cfg)
@@ -47,4 +50,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_reporting_errors(main)

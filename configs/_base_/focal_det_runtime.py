@@ -7,4 +7,6 @@ custom_hooks = [
     dict(type='ClassCountsHook'),
     dict(type='LossParameterLoggerHook'),
     dict(type='ScoreRecalibrationHook'),
+    # Stops training at the first NaN/inf loss term, naming it.
+    dict(type='NonFiniteLossHook'),
 ]

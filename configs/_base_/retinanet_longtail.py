@@ -156,7 +156,9 @@ auto_scale_lr = dict(enable=False, base_batch_size=8)
 
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=25),
-    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2),
+    # Written whole (temporary name, then renamed); see focal_det.hooks.
+    checkpoint=dict(type='AtomicCheckpointHook', interval=1,
+                    max_keep_ckpts=2),
     visualization=dict(type='DetVisualizationHook'))
 log_processor = dict(window_size=25)
 env_cfg = dict(dist_cfg=dict(backend='gloo'))

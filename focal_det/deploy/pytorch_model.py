@@ -6,97 +6,23 @@ post-processing), and mmdet's own predictions on an image prepared by the
 runtime's preprocessing — the reference the exported model is checked
 against.
 """
-import re
 from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 import torch
-from mmdet.registry import MODELS
 from mmdet.structures import DetDataSample
-from mmdet.utils import register_all_modules
 from mmengine.config import Config
-from mmengine.runner import CheckpointLoader
 from torch import nn
 
-import focal_det  # noqa: F401  (registers our modules, loads checkpoints)
+import focal_det  # noqa: F401  (registers our modules)
+# CheckpointMismatchError and load_checkpoint_strictly are part of this
+# module's interface (tools/export.py, the tests).
+from ..engine.detector_loading import (CheckpointMismatchError,  # noqa: F401
+                                       load_checkpoint_strictly,
+                                       load_detector)
 from .config_metadata import runtime_metadata
 from .postprocess import Detections
 from .preprocess import PreparedImage, load_image, prepare_image
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose weights do not fit the model of the config."""
-
-
-def _shape(tensor: torch.Tensor) -> Tuple[int, ...]:
-    return tuple(tensor.shape)
-
-
-def check_state_dict_matches(model: nn.Module, state_dict: Dict[str, Any],
-                             checkpoint_path: str) -> None:
-    """Raise unless ``state_dict`` has exactly the model's keys and shapes.
-
-    mmengine only warns about a mismatch and leaves the affected weights
-    randomly initialised; an exported model must never be built that way.
-
-    Args:
-        model: The model built from the config.
-        state_dict: The checkpoint's weights.
-        checkpoint_path: Named in the error.
-
-    Raises:
-        CheckpointMismatchError: Naming the first offending key (in the
-            model's order) and both shapes, or the first missing or
-            unexpected key.
-    """
-    expected = model.state_dict()
-    for key, tensor in expected.items():
-        if key not in state_dict:
-            raise CheckpointMismatchError(
-                f'checkpoint {checkpoint_path} does not match the config: '
-                f'it has no {key} (shape {_shape(tensor)} in the model)')
-        # An empty tensor is a placeholder that its module resizes when it
-        # loads (ClassBalancedFocalLoss.class_counts before counting).
-        if tensor.numel() and _shape(state_dict[key]) != _shape(tensor):
-            raise CheckpointMismatchError(
-                f'checkpoint {checkpoint_path} does not match the config: '
-                f'{key} has shape {_shape(state_dict[key])} in the '
-                f'checkpoint but {_shape(tensor)} in the model')
-    for key, tensor in state_dict.items():
-        if key not in expected:
-            raise CheckpointMismatchError(
-                f'checkpoint {checkpoint_path} does not match the config: '
-                f'it has {key} (shape {_shape(tensor)}), which the model '
-                'does not')
-
-
-def load_checkpoint_strictly(model: nn.Module,
-                             checkpoint_path: str) -> Dict[str, Any]:
-    """Load an mmengine checkpoint that must fit ``model`` exactly.
-
-    Args:
-        model: The model built from the config.
-        checkpoint_path: An mmengine checkpoint (``state_dict`` and
-            ``meta``) or a bare state dict.
-
-    Returns:
-        The checkpoint's ``meta`` (``{}`` when it has none).
-
-    Raises:
-        FileNotFoundError: No such file.
-        CheckpointMismatchError: See :func:`check_state_dict_matches`.
-    """
-    checkpoint = CheckpointLoader.load_checkpoint(checkpoint_path,
-                                                  map_location='cpu')
-    state_dict = checkpoint.get('state_dict', checkpoint)
-    # Checkpoints saved from a DataParallel/DDP wrapper, as mmengine strips.
-    state_dict = {
-        re.sub(r'^module\.', '', key): value
-        for key, value in state_dict.items()
-    }
-    check_state_dict_matches(model, state_dict, checkpoint_path)
-    model.load_state_dict(state_dict, strict=True)
-    return checkpoint.get('meta') or {}
 
 
 def build_detector(cfg: Config, checkpoint_path: Optional[str] = None
@@ -111,11 +37,7 @@ def build_detector(cfg: Config, checkpoint_path: Optional[str] = None
         (model, checkpoint meta). With ``test_cfg.recalibrate_scores`` the
         head's predictions are recalibrated, as in tools/test.py.
     """
-    register_all_modules()
-    model = MODELS.build(cfg.model)
-    meta = {}
-    if checkpoint_path is not None:
-        meta = load_checkpoint_strictly(model, checkpoint_path)
+    model, meta = load_detector(cfg, checkpoint_path)
     head = getattr(model, 'bbox_head', None)
     if head is not None and (head.test_cfg or {}).get('recalibrate_scores'):
         # The runner installs it with a hook before testing; predictions
@@ -192,7 +114,7 @@ class PytorchDetector:
     Args:
         cfg: The detector's config.
         checkpoint_path: Its checkpoint (must match; see
-            :func:`load_checkpoint_strictly`).
+            :func:`~focal_det.engine.load_detector`).
         score_thr: Replaces the config's ``test_cfg.score_thr``.
 
     Attributes:

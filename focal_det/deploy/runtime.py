@@ -38,9 +38,14 @@ class OnnxRuntimeBackend:
         options = onnxruntime.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
-        self._session = onnxruntime.InferenceSession(
-            model_path, sess_options=options,
-            providers=['CPUExecutionProvider'])
+        try:
+            self._session = onnxruntime.InferenceSession(
+                model_path, sess_options=options,
+                providers=['CPUExecutionProvider'])
+        except Exception as error:  # onnxruntime's own exception types
+            raise ValueError(f'cannot load ONNX model {model_path}: it is '
+                             f'truncated or not an ONNX file ({error})'
+                             ) from error
         self._input_name = input_name
         self._output_names = list(output_names)
 
@@ -74,8 +79,14 @@ class TorchScriptBackend:
         with warnings.catch_warnings():
             # torch 2.13 deprecates TorchScript (see docs/deploy.md).
             warnings.filterwarnings('ignore', category=DeprecationWarning)
-            self._module = torch.jit.load(model_path,
-                                          map_location='cpu').eval()
+            try:
+                self._module = torch.jit.load(model_path,
+                                              map_location='cpu').eval()
+            except RuntimeError as error:
+                raise ValueError(
+                    f'cannot load TorchScript model {model_path}: it is '
+                    f'truncated or not a TorchScript file ({error})'
+                ) from error
 
     def __call__(self, network_input: np.ndarray) -> List[np.ndarray]:
         """Run the network.

@@ -1,14 +1,18 @@
 """What tools/train.py and tools/test.py share: config, data, devices, work dir."""
+import difflib
 import glob
 import os
 import os.path as osp
 import time
+import warnings
 from typing import Iterator, Optional, Tuple
 
 import torch
 from mmengine.config import Config
 
 from ..datasets import ensure_longtail_dataset
+from ..datasets.validation import validate_dataset
+from .runner import FocalDetRunner
 
 
 def load_config(path: str, cfg_options: Optional[dict],
@@ -18,9 +22,25 @@ def load_config(path: str, cfg_options: Optional[dict],
         raise FileNotFoundError(f'config file not found: {path}')
     cfg = Config.fromfile(path)
     if cfg_options:
+        warn_about_unknown_keys(cfg, cfg_options)
         cfg.merge_from_dict(cfg_options)
     cfg.launcher = launcher
     return cfg
+
+
+def warn_about_unknown_keys(cfg: Config, cfg_options: dict) -> None:
+    """Warn about ``--cfg-options`` whose top-level key the config lacks.
+
+    mmengine adds such a key silently, and nothing reads a misspelt one.
+    """
+    for key in cfg_options:
+        top = key.split('.')[0]
+        if top in cfg:
+            continue
+        close = difflib.get_close_matches(top, list(cfg.keys()), n=1)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        warnings.warn(f'--cfg-options {key}: the config has no top-level key '
+                      f'{top!r}{hint}; it is added, but nothing may read it')
 
 
 def prepare_launcher(cfg: Config) -> None:
@@ -44,20 +64,34 @@ def prepare_launcher(cfg: Config) -> None:
 
 
 def build_runner(cfg: Config):
-    """mmengine's runner, or the config's own ``runner_type``."""
+    """:class:`FocalDetRunner`, or the config's own ``runner_type``.
+
+    mmengine's plain ``CheckpointHook`` is replaced by
+    :class:`~focal_det.hooks.AtomicCheckpointHook` (same arguments), so
+    every config run by our tools writes checkpoints whole.
+    """
     from mmengine.registry import RUNNERS
-    from mmengine.runner import Runner
-    return RUNNERS.build(cfg) if 'runner_type' in cfg else Runner.from_cfg(cfg)
+    checkpoint_hook = cfg.get('default_hooks', {}).get('checkpoint')
+    if checkpoint_hook and checkpoint_hook.get('type') == 'CheckpointHook':
+        checkpoint_hook['type'] = 'AtomicCheckpointHook'
+    if 'runner_type' in cfg:
+        return RUNNERS.build(cfg)
+    return FocalDetRunner.from_cfg(cfg)
 
 
 def resolve_work_dir(cfg: Config, config_path: str,
                      work_dir: Optional[str]) -> str:
-    """``--work-dir``, else the config's, else ``./work_dirs/<config name>``."""
-    if work_dir:
-        return work_dir
-    if cfg.get('work_dir'):
-        return cfg.work_dir
-    return osp.join('./work_dirs', osp.splitext(osp.basename(config_path))[0])
+    """``--work-dir``, else the config's, else ``./work_dirs/<config name>``.
+
+    Raises:
+        NotADirectoryError: The work dir exists as a file.
+    """
+    work_dir = work_dir or cfg.get('work_dir') or osp.join(
+        './work_dirs', osp.splitext(osp.basename(config_path))[0])
+    if osp.exists(work_dir) and not osp.isdir(work_dir):
+        raise NotADirectoryError(f'work dir {work_dir} is a file, not a '
+                                 'folder: choose another --work-dir')
+    return work_dir
 
 
 def refuse_to_overwrite_checkpoints(work_dir: str, resuming: bool) -> None:
@@ -102,7 +136,9 @@ def _dataset_cfgs(cfg: Config,
 
 
 def prepare_data(cfg: Config, loader_keys: Tuple[str, ...]) -> None:
-    """Generate the embedded dataset if needed, then check every ann_file.
+    """Generate the embedded dataset if needed, then check every dataset:
+    its ann_file exists, and a json one passes
+    :func:`~focal_det.datasets.validation.validate_dataset`.
 
     Only local rank 0 generates; the other processes of a node wait for it.
     """
@@ -127,6 +163,13 @@ def prepare_data(cfg: Config, loader_keys: Tuple[str, ...]) -> None:
             raise FileNotFoundError(
                 f'{key}: annotation file {path} not found ({where}). Put the '
                 'dataset there or set data_root with --cfg-options')
+        if path.endswith('.json'):
+            image_dir = (dataset.get('data_prefix') or {}).get('img', '')
+            validate_dataset(
+                path, osp.join(data_root, image_dir),
+                training=key == 'train_dataloader'
+                and not dataset.get('test_mode', False),
+                filter_cfg=dataset.get('filter_cfg'), warn=warnings.warn)
 
 
 def _wait_for(path: str, timeout_s: float = 600.0) -> None:

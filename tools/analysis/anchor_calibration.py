@@ -9,13 +9,11 @@ focal-entropy minimiser speaks about (focal_det.analysis.anchor_calibration).
 import argparse
 import json
 
-from mmengine.runner import Runner, load_checkpoint
-from mmdet.registry import MODELS
-from mmdet.utils import register_all_modules
+from mmengine.runner import Runner
 
 from focal_det.analysis.anchor_calibration import anchor_calibration
 from focal_det.analysis.recalibration import recalibration_params
-from focal_det.engine import load_config, prepare_data
+from focal_det.engine import load_config, load_detector, prepare_data
 
 
 def main():
@@ -25,13 +23,11 @@ def main():
     parser.add_argument('--bins', type=int, default=20)
     parser.add_argument('--out', help='write the histograms as JSON')
     args = parser.parse_args()
-    register_all_modules()
     cfg = load_config(args.config, None, 'none')
     prepare_data(cfg, ('val_dataloader', ))
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model, _ = load_detector(cfg, args.checkpoint)
     params = recalibration_params(model.bbox_head.loss_cls,
                                   model.bbox_head.cls_out_channels)
     histograms = anchor_calibration(

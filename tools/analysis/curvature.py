@@ -15,13 +15,11 @@ import os
 import os.path as osp
 
 import torch
-from mmengine.runner import Runner, load_checkpoint
-from mmdet.registry import MODELS
-from mmdet.utils import register_all_modules
+from mmengine.runner import Runner
 
 from focal_det.analysis.curvature import (detector_curvature, logit_curvature,
                                           loss_variants)
-from focal_det.engine import load_config, prepare_data
+from focal_det.engine import load_config, load_detector, prepare_data
 
 
 def parse_args():
@@ -65,13 +63,11 @@ def plot(results, path):
 
 def main():
     args = parse_args()
-    register_all_modules()
     cfg = load_config(args.config, None, 'none')
     prepare_data(cfg, ('train_dataloader', ))
     cfg.train_dataloader.num_workers = 0
     cfg.train_dataloader.persistent_workers = False
-    model = MODELS.build(cfg.model)
-    load_checkpoint(model, args.checkpoint, map_location='cpu')
+    model, _ = load_detector(cfg, args.checkpoint)
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=0)
     batches = []
     for batch in loader:

@@ -1,0 +1,221 @@
+"""Checkpoints survive kills and NaNs: AtomicCheckpointHook, FocalDetRunner's
+resume, NonFiniteLossHook, the work-dir lock and the scoped loader.
+
+A toy model trains for a few iterations in-process (well under a second
+per run); tests/test_fault_recovery.py does the same on the detector.
+"""
+import os
+import os.path as osp
+import uuid
+
+import pytest
+import torch
+from mmengine.fileio.backends import LocalBackend
+from mmengine.model import BaseModel
+from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
+from torch import nn
+
+import focal_det  # noqa: F401
+from focal_det.engine import (FocalDetRunner, WorkDirBusyError,
+                              latest_complete_checkpoint, lock_work_dir)
+from focal_det.hooks import NonFiniteTrainingError
+
+
+class ToyModel(BaseModel):
+    """y = w x + b; ``nan_at`` makes loss_aux NaN at that call."""
+
+    def __init__(self, nan_at=None):
+        super().__init__()
+        self.linear = nn.Linear(2, 1)
+        self.nan_at, self.calls = nan_at, 0
+
+    def forward(self, inputs, targets, mode='tensor'):
+        self.calls += 1
+        error = self.linear(torch.stack(inputs)) - torch.stack(targets)
+        aux = torch.tensor(float('nan') if self.calls == self.nan_at else 0.)
+        return dict(loss_toy=(error**2).mean(), loss_aux=aux)
+
+
+class ToyData(torch.utils.data.Dataset):
+
+    def __len__(self):
+        return 16
+
+    def __getitem__(self, index):
+        x = torch.tensor([index / 16, 1.0 - index / 16])
+        return dict(inputs=x, targets=x.sum(0, keepdim=True))
+
+
+def toy_runner(work_dir, max_epochs=3, max_keep_ckpts=-1, resume=False,
+               load_from=None, model=None, custom_hooks=None):
+    return FocalDetRunner(
+        model=model or ToyModel(), work_dir=str(work_dir),
+        train_dataloader=dict(dataset=ToyData(), batch_size=4, num_workers=0,
+                              sampler=dict(type='DefaultSampler',
+                                           shuffle=True)),
+        optim_wrapper=dict(optimizer=dict(type='SGD', lr=0.1)),
+        train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
+        default_hooks=dict(checkpoint=dict(
+            type='AtomicCheckpointHook', interval=1,
+            max_keep_ckpts=max_keep_ckpts)),
+        custom_hooks=custom_hooks, resume=resume, load_from=load_from,
+        randomness=dict(seed=0), default_scope='mmdet',
+        experiment_name=f'toy_{uuid.uuid4().hex}')
+
+
+class Killed(BaseException):
+    """Stands for the process dying in the middle of a write."""
+
+
+def die_while_writing(monkeypatch, step_filename):
+    """Make the write of ``step_filename`` stop half-way, as a kill would."""
+    put = LocalBackend.put
+
+    def half_put(self, obj, filepath):
+        if step_filename in osp.basename(filepath):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            raise Killed
+        put(self, obj, filepath)
+
+    monkeypatch.setattr(LocalBackend, 'put', half_put)
+
+
+def weights(path):
+    return torch.load(path, weights_only=False)['state_dict']
+
+
+def test_checkpoints_are_complete_and_recorded_relative(tmp_path):
+    toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=2).train()
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        ['epoch_2.pth', 'epoch_3.pth', 'last_checkpoint'] +
+        [d for d in os.listdir(tmp_path) if d[0].isdigit()])
+    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_3.pth'
+    assert weights(tmp_path / 'epoch_3.pth')['linear.weight'].shape == (1, 2)
+
+
+def test_kill_during_save_keeps_previous_checkpoint_and_resume_works(
+        tmp_path, monkeypatch):
+    die_while_writing(monkeypatch, 'epoch_2.pth')
+    with pytest.raises(Killed):
+        toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=1).train()
+    # mmengine deleted epoch_1.pth before writing epoch_2.pth, pointed
+    # last_checkpoint at it and left a truncated epoch_2.pth.
+    assert (tmp_path / 'epoch_1.pth').is_file()
+    assert not (tmp_path / 'epoch_2.pth').exists()
+    assert (tmp_path / '.epoch_2.pth.tmp').is_file()
+    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_1.pth'
+    monkeypatch.undo()
+    runner = toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=1,
+                        resume=True)
+    runner.train()
+    assert runner.iter == 12
+    assert not (tmp_path / '.epoch_2.pth.tmp').exists()
+    assert not (tmp_path / 'epoch_1.pth').exists()  # max_keep_ckpts=1
+    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_3.pth'
+
+
+def test_resume_skips_a_truncated_checkpoint_with_a_warning(tmp_path):
+    toy_runner(tmp_path, max_epochs=2).train()
+    latest = tmp_path / 'epoch_2.pth'
+    latest.write_bytes(latest.read_bytes()[:300])
+    warnings = []
+    assert latest_complete_checkpoint(str(tmp_path), warnings.append) == str(
+        tmp_path / 'epoch_1.pth')
+    assert len(warnings) == 1 and str(latest) in warnings[0]
+    assert 'truncated' in warnings[0]
+    runner = toy_runner(tmp_path, max_epochs=3, resume=True)
+    runner.train()
+    assert runner.iter == 12  # epochs 2 and 3 trained again
+
+
+def test_copied_work_dir_resumes_from_its_own_files(tmp_path):
+    original, copy = tmp_path / 'original', tmp_path / 'copy'
+    toy_runner(original, max_epochs=1).train()
+    copy.mkdir()
+    for name in ('epoch_1.pth', 'last_checkpoint'):
+        (copy / name).write_bytes((original / name).read_bytes())
+    # As mmengine's own hook writes it: an absolute path.
+    (copy / 'last_checkpoint').write_text(str(original / 'epoch_1.pth'))
+    (original / 'epoch_1.pth').unlink()
+    warnings = []
+    assert latest_complete_checkpoint(str(copy), warnings.append) == str(
+        copy / 'epoch_1.pth')
+    assert 'outside this work dir' in warnings[0]
+
+
+def test_resume_without_a_complete_checkpoint_says_it_starts_from_scratch(
+        tmp_path, monkeypatch):
+    die_while_writing(monkeypatch, 'epoch_1.pth')
+    with pytest.raises(Killed):
+        toy_runner(tmp_path, max_epochs=2).train()
+    monkeypatch.undo()
+    runner = toy_runner(tmp_path, max_epochs=2, resume=True)
+    messages = []
+    monkeypatch.setattr(runner.logger, 'warning', messages.append)
+    runner.train()
+    assert any('no complete checkpoint' in m and 'from scratch' in m
+               for m in messages), messages
+    assert runner.iter == 8
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(
+        tmp_path):
+    # 4 iterations per epoch: call 6 is the second iteration of epoch 2.
+    runner = toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=1,
+                        model=ToyModel(nan_at=6),
+                        custom_hooks=[dict(type='NonFiniteLossHook')])
+    with pytest.raises(NonFiniteTrainingError,
+                       match=r'loss term loss_aux is nan at iteration 6 '
+                       r'\(epoch 2, batch 2\).*epoch_1.pth is kept'):
+        runner.train()
+    assert sorted(p for p in os.listdir(tmp_path) if p.endswith('.pth')) == [
+        'epoch_1.pth'
+    ]
+    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_1.pth'
+
+
+def test_non_finite_weights_are_never_saved(tmp_path):
+    runner = toy_runner(tmp_path, max_epochs=2,
+                        custom_hooks=[dict(type='NonFiniteLossHook')])
+    runner.train()
+    with torch.no_grad():
+        runner.model.linear.bias.fill_(float('inf'))
+    hook = next(h for h in runner.hooks
+                if type(h).__name__ == 'AtomicCheckpointHook')
+    with pytest.raises(NonFiniteTrainingError, match='linear.bias'):
+        hook._save_checkpoint_with_step(runner, 3, dict(epoch=3))
+    assert not (tmp_path / 'epoch_3.pth').exists()
+    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_2.pth'
+
+
+def test_a_live_run_holds_the_work_dir_and_a_dead_one_does_not(tmp_path):
+    import subprocess
+    import sys
+    holder = subprocess.Popen([
+        sys.executable, '-c',
+        'import sys, time; from focal_det.engine import lock_work_dir; '
+        f'lock_work_dir({str(tmp_path)!r}); print("locked", flush=True); '
+        'time.sleep(60)'
+    ], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == 'locked'
+        with pytest.raises(WorkDirBusyError,
+                           match=f'still alive \\(pid {holder.pid} '):
+            lock_work_dir(str(tmp_path))
+    finally:
+        holder.kill()  # as kill -9: no clean-up runs in the holder
+        holder.wait()
+    lock_work_dir(str(tmp_path))
+
+
+def test_checkpoints_load_only_through_focal_det_not_globally(tmp_path):
+    """mmengine's loader is untouched; our runner reads mmengine's files."""
+    assert CheckpointLoader._schemes[''] is load_from_local
+    toy_runner(tmp_path, max_epochs=1).train()
+    runner = toy_runner(tmp_path / 'again', max_epochs=2,
+                        load_from=str(tmp_path / 'epoch_1.pth'), resume=True)
+    runner.train()
+    assert runner.iter == 8
+    with pytest.raises(Exception, match='[Ww]eights only'):
+        load_from_local(str(tmp_path / 'epoch_1.pth'), 'cpu')
