@@ -4,9 +4,9 @@ Importing the package registers every module into mmdet's registries, so a
 config only needs ``custom_imports = dict(imports=['focal_det'])``.
 
 Without mmdet installed, the package still imports and nothing is
-registered: its numpy-only parts (``focal_det.analysis.focal_entropy``, the
-exported-model runtime in ``focal_det.deploy``) work on a machine that has
-neither mmdet nor torch.
+registered: its numpy-only parts (the theory of each loss in
+``focal_det.theory``, the exported-model runtime in ``focal_det.deploy``)
+work on a machine that has neither mmdet nor torch.
 """
 import importlib.util
 
@@ -17,5 +17,6 @@ if importlib.util.find_spec('mmdet') is not None:
     from . import datasets  # noqa: F401
     from . import engine  # noqa: F401
     from . import evaluation  # noqa: F401
+    from . import heads  # noqa: F401
     from . import hooks  # noqa: F401
     from . import losses  # noqa: F401

@@ -1,6 +1,6 @@
 import pytest
 
-from tiny_data import TINY
+from tests.tiny_data import TINY
 
 
 @pytest.fixture(scope='session')

@@ -9,7 +9,7 @@ from focal_det.analysis.curvature import (hessian_trace,
                                           top_hessian_eigenvalue)
 from focal_det.losses import (ClassBalancedFocalLoss, DualFocalLoss,
                               SigmoidFocalLoss)
-from reference import dual_focal_terms, focal_terms
+from focal_det.losses.reference import dual_focal_terms, focal_terms
 
 
 @pytest.mark.parametrize('kind,gamma', [('ce', 0.0), ('fl', 1.0), ('fl', 2.0),

@@ -17,7 +17,6 @@ from mmdet.registry import DATASETS
 from mmengine.config import Config
 from mmengine.dataset import pseudo_collate
 from PIL import Image
-from tiny_data import REPO, TINY_TEST_PIPELINE, config_path
 
 from focal_det.deploy import preprocess as preprocess_module
 from focal_det.deploy.export import export_detector
@@ -29,9 +28,11 @@ from focal_det.deploy.preprocess import load_image, prepare_image
 from focal_det.deploy.pytorch_model import (CheckpointMismatchError,
                                             build_detector,
                                             load_checkpoint_strictly)
-from focal_det.deploy.runtime import ExportedDetector
+from focal_det.deploy.runtime import (ExportedDetector,
+                                      recalibration_transform)
 from focal_det.deploy.verify import (BOX_TOLERANCE, SCORE_TOLERANCE,
                                      compare_detections, verify_export)
+from tests.tiny_data import REPO, TINY_TEST_PIPELINE, config_path
 
 torch.set_num_threads(1)  # small inputs; other jobs share the cores
 # Random weights give every score ~0.5; this class bias leaves few
@@ -256,8 +257,8 @@ def test_sidecar_describes_the_config(exported_onnx):
 
 
 # Recalibration lowers these scores: a larger class bias keeps detections.
-@pytest.mark.parametrize('loss,kind,cls_bias', [('cbfl', 'focal', -5.0),
-                                                ('dfl', 'dual_focal', -4.0)])
+@pytest.mark.parametrize('loss,kind,cls_bias', [('cbfl', 'fl', -5.0),
+                                                ('dfl', 'dfl', -4.0)])
 def test_recalibrated_export_matches_recalibrated_mmdet(
         tmp_path, tiny_root, val_images, loss, kind, cls_bias):
     # Class-balanced weights need the counts (the training hook's job).
@@ -279,7 +280,7 @@ def test_recalibrated_export_matches_recalibrated_mmdet(
 
 def test_handwritten_recalibration_maps_each_class_score(
         tmp_path, exported_onnx, val_images):
-    from focal_det.analysis.focal_entropy import inverse_sigmoid_minimiser
+    from focal_det.theory.focal import inverse_sigmoid_minimiser
     path, _ = exported_onnx
     metadata = read_metadata(path)
     # Recalibration lowers these scores: a lower threshold keeps detections.
@@ -290,7 +291,7 @@ def test_handwritten_recalibration_maps_each_class_score(
     write_metadata(
         recalibrated_path,
         dict(metadata,
-             score_recalibration=dict(kind='focal', gamma=gamma,
+             score_recalibration=dict(kind='fl', gamma=gamma,
                                       alpha=alpha.tolist())))
 
     def expected_logits(logits):
@@ -316,6 +317,18 @@ def test_handwritten_recalibration_maps_each_class_score(
     unchanged = plain.detect_prepared(prepared)
     assert len(ours) != len(unchanged) or not np.allclose(
         ours.scores, unchanged.scores)
+
+
+@pytest.mark.parametrize('old,new', [('focal', 'fl'), ('dual_focal', 'dfl')])
+def test_sidecars_with_the_old_kind_names_still_load(old, new):
+    logits = np.linspace(-8, 8, 33, dtype=np.float32).reshape(11, 3)
+    mapped = [
+        recalibration_transform(dict(kind=kind, gamma=1.5,
+                                     alpha=None))(logits)
+        for kind in (old, new)
+    ]
+    np.testing.assert_array_equal(mapped[0], mapped[1])
+    assert not np.allclose(mapped[1], logits)
 
 
 # --- the tools ---------------------------------------------------------------

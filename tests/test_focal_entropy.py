@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 from scipy.optimize import minimize, minimize_scalar
 
-from focal_det.analysis.focal_entropy import (focal_entropy, focal_tilt,
-                                inverse_sigmoid_minimiser,
-                                inverse_sigmoid_minimiser_log_odds,
-                                inverse_simplex_minimiser,
-                                sigmoid_focal_entropy, sigmoid_minimiser,
-                                simplex_minimiser)
+from focal_det.theory.focal import (focal_entropy, focal_tilt,
+                                    inverse_sigmoid_minimiser,
+                                    inverse_sigmoid_minimiser_log_odds,
+                                    inverse_simplex_minimiser,
+                                    sigmoid_focal_entropy, sigmoid_minimiser,
+                                    simplex_minimiser)
 
 GAMMAS = (0.5, 1.0, 2.0, 5.0)
 ALPHAS = (None, 0.01, 0.25, 0.5, 0.75, 0.99)
@@ -337,12 +337,15 @@ def test_validation():
         inverse_sigmoid_minimiser(1.5, 2.0)
 
 
-def test_imports_with_numpy_only():
+def test_theory_imports_with_numpy_only():
     """The deploy runtime has numpy + onnxruntime only."""
     code = ("import sys\n"
             "for name in ('torch', 'scipy', 'mmdet', 'mmcv', 'mmengine'):\n"
             "    sys.modules[name] = None  # any import of them now fails\n"
-            "from focal_det.analysis.focal_entropy import simplex_minimiser\n"
+            "from focal_det.theory import class_balanced, dual_focal\n"
+            "from focal_det.theory.recalibration import "
+            "recalibrated_log_odds\n"
+            "from focal_det.theory.focal import simplex_minimiser\n"
             "print(simplex_minimiser([0.5, 0.3, 0.2], 2.0).sum())\n")
     result = subprocess.run([sys.executable, '-c', code], capture_output=True,
                             text=True, check=False)

@@ -5,7 +5,7 @@ import os
 from collections import Counter
 
 import pytest
-from tiny_data import TINY
+from tests.tiny_data import TINY
 
 from focal_det.datasets.longtail_synth import (LONGTAIL_CLASSES,
                                                MIN_VAL_INSTANCES,

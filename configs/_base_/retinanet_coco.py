@@ -6,7 +6,10 @@ _base_ = [
     './losses.py'
 ]
 data_root = 'data/coco/'
-model = dict(test_cfg=dict(recalibrate_scores=False))
+# RecalibratingRetinaHead: mmdet's RetinaHead that can recalibrate its scores.
+model = dict(
+    bbox_head=dict(type='RecalibratingRetinaHead'),
+    test_cfg=dict(recalibrate_scores=False))
 optim_wrapper = dict(paramwise_cfg={{_base_.gamma_paramwise_cfg}})
 val_evaluator = dict(
     type='LongTailCocoMetric',

@@ -36,7 +36,8 @@ model = dict(
         start_level=0,
         num_outs=4),
     bbox_head=dict(
-        type='RetinaHead',
+        # mmdet's RetinaHead that can recalibrate its scores (test_cfg).
+        type='RecalibratingRetinaHead',
         num_classes=num_classes,
         in_channels=64,
         stacked_convs=2,
@@ -72,7 +73,7 @@ model = dict(
         nms=dict(type='nms', iou_threshold=0.5),
         max_per_img=100,
         # True maps scores through the loss's inverse focal-entropy
-        # minimiser before NMS (focal_det.analysis.recalibration).
+        # minimiser before NMS (focal_det.theory.recalibration).
         recalibrate_scores=False))
 
 dataset_type = 'LongTailSynthDataset'

@@ -9,8 +9,9 @@ _base_ = [
     'mmdet::_base_/default_runtime.py', './focal_det_runtime.py',
     './losses.py'
 ]
+# RecalibratingRetinaHead: mmdet's RetinaHead that can recalibrate its scores.
 model = dict(
-    bbox_head=dict(num_classes=1203),
+    bbox_head=dict(type='RecalibratingRetinaHead', num_classes=1203),
     test_cfg=dict(score_thr=0.0001, max_per_img=300, recalibrate_scores=False))
 train_pipeline = [
     dict(type='LoadImageFromFile'),

@@ -7,13 +7,15 @@ positive for that class. This module measures exactly that event: it runs
 the head, labels every anchor with the head's own assigner (the training
 targets; ignored anchors are left out) and accumulates a reliability
 histogram of (score, target) over all anchor-class pairs, once for the raw
-scores and once after :func:`~focal_det.analysis.recalibration.recalibrated_log_odds`.
+scores and once after
+:func:`~focal_det.theory.recalibration.recalibrated_log_odds`.
 """
 from typing import Dict, Iterable
 
 import numpy as np
 
-from .recalibration import logistic, recalibrated_log_odds
+from ..theory.focal import logistic
+from ..theory.recalibration import recalibrated_log_odds
 
 
 class ReliabilityHistogram:
@@ -107,8 +109,7 @@ def anchor_calibration(model, batches: Iterable[dict], params: Dict,
     Args:
         model: A trained dense detector (put in eval mode here).
         batches (Iterable[dict]): Data loader batches with ground truth.
-        params (dict): From :func:`~focal_det.analysis.recalibration.
-            recalibration_params`.
+        params (dict): The trained loss's ``recalibration_params(C)``.
         num_bins (int): Equal-width bins over [0, 1].
 
     Returns:

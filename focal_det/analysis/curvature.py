@@ -19,6 +19,11 @@ from typing import Callable, Dict, List, Sequence
 import torch
 from torch import Tensor
 
+from ..loss_names import CE, DFL, FL, REGISTERED_NAMES
+
+# The sigmoid losses compared: CE is the focal loss at gamma = 0.
+CURVATURE_KINDS = (CE, FL, DFL)
+
 LossClosure = Callable[[], Tensor]
 
 
@@ -109,13 +114,37 @@ def hessian_trace(loss_fn: LossClosure,
     return total / samples
 
 
+def loss_config(kind: str, gamma: float) -> dict:
+    """The classification loss config of a curvature variant.
+
+    Alpha is left out so that CE and FL differ only in gamma, as in the
+    curvature study.
+
+    Args:
+        kind (str): :data:`~focal_det.loss_names.CE` (binary cross-entropy,
+            the focal loss with gamma = 0), ``FL`` or ``DFL`` (dual focal,
+            normalised at d = 1/2).
+        gamma (float): Focusing parameter (ignored for CE).
+
+    Returns:
+        dict: A config for mmdet's ``MODELS`` registry.
+    """
+    if kind == CE:
+        return dict(type=REGISTERED_NAMES[FL], gamma=0.0, alpha=None)
+    if kind == FL:
+        return dict(type=REGISTERED_NAMES[FL], gamma=float(gamma), alpha=None)
+    if kind == DFL:
+        return dict(type=REGISTERED_NAMES[DFL], gamma=float(gamma))
+    raise ValueError(f'kind must be one of {CURVATURE_KINDS}, got {kind!r}')
+
+
 def logit_curvature(kind: str, gamma: float, logits: Tensor,
                     positive: bool) -> Tensor:
     """Closed-form ``d2 loss / dx2`` of one sigmoid term per logit.
 
     Args:
-        kind (str): ``'ce'`` (binary cross-entropy), ``'fl'`` (focal,
-            without alpha) or ``'dfl'`` (dual focal, normalised at d = 1/2).
+        kind (str): ``'ce'``, ``'fl'`` or ``'dfl'`` (see
+            :func:`loss_config`).
         gamma (float): Focusing parameter (ignored for ``'ce'``).
         logits (Tensor): Logits, any shape.
         positive (bool): Whether the target is 1 (else 0).
@@ -123,16 +152,15 @@ def logit_curvature(kind: str, gamma: float, logits: Tensor,
     Returns:
         Tensor: Second derivatives, shaped like ``logits``.
     """
+    from mmdet.registry import MODELS
+
     from ..losses.kernel import focal_family_curvature
-    if kind not in ('ce', 'fl', 'dfl'):
-        raise ValueError(f"kind must be 'ce', 'fl' or 'dfl', got {kind!r}")
+    loss = MODELS.build(loss_config(kind, gamma))
     flat = logits.reshape(-1, 1)
     target = torch.full((flat.shape[0], ), 0 if positive else 1)
-    gamma = torch.tensor(0.0 if kind == 'ce' else float(gamma),
-                         dtype=torch.float64)
     curvature = focal_family_curvature(
-        flat, target, gamma, 'dual_focal' if kind == 'dfl' else 'focal',
-        normalize_at_boundary=kind == 'dfl')
+        flat, target, loss.gamma_tensor().double(), loss.term_kind,
+        loss.alpha, normalize_at_boundary=loss.normalize_at_boundary)
     return curvature.reshape(logits.shape)
 
 
@@ -146,25 +174,28 @@ def curvature_summary(loss_fn: LossClosure, params: Sequence[Tensor],
         trace=hessian_trace(loss_fn, params, trace_samples))
 
 
-# name -> classification loss config; alpha is left out so that CE and FL
-# differ only in gamma, as in the curvature study.
+def variant_name(kind: str, gamma: float) -> str:
+    """``'CE'``, ``'FL(gamma=2)'``, ``'DFL(gamma=1.5)'``: table labels."""
+    return 'CE' if kind == CE else f'{kind.upper()}(gamma={float(gamma):g})'
+
+
 def loss_variants(spec: Sequence[str]) -> Dict[str, dict]:
-    """Parse ``['ce', 'fl:2', 'dfl:2']`` into loss configs."""
+    """Parse ``['ce', 'fl:2', 'dfl:2']`` into loss configs by name.
+
+    Args:
+        spec (Sequence[str]): ``'ce'``, ``'fl:GAMMA'`` or ``'dfl:GAMMA'``.
+
+    Returns:
+        dict: :func:`variant_name` -> :func:`loss_config`.
+    """
     variants = {}
     for item in spec:
         kind, _, gamma = item.partition(':')
-        if kind == 'ce':
-            variants['CE'] = dict(type='SigmoidFocalLoss', gamma=0.0,
-                                  alpha=None)
-        elif kind in ('fl', 'dfl') and gamma:
-            name = f'{kind.upper()}(gamma={float(gamma):g})'
-            variants[name] = (dict(type='SigmoidFocalLoss',
-                                   gamma=float(gamma), alpha=None)
-                              if kind == 'fl' else dict(
-                                  type='DualFocalLoss', gamma=float(gamma)))
-        else:
+        if not (kind == CE or kind in (FL, DFL) and gamma):
             raise ValueError(f"loss variant must be 'ce', 'fl:GAMMA' or "
                              f"'dfl:GAMMA', got {item!r}")
+        gamma = float(gamma or 0)
+        variants[variant_name(kind, gamma)] = loss_config(kind, gamma)
     return variants
 
 

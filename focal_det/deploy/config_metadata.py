@@ -17,6 +17,7 @@ from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.registry import DATASETS
 from mmengine.config import Config
 
+from ..heads import recalibration_requested
 from .metadata import METADATA_FORMAT_VERSION
 
 #: Name of the exported graph's image input.
@@ -187,7 +188,7 @@ def bbox_coder_settings(head: AnchorHead) -> Dict[str, Any]:
                 ctr_clamp=float(coder.ctr_clamp))
 
 
-def test_cfg_settings(head: AnchorHead) -> Dict[str, Any]:
+def postprocess_settings(head: AnchorHead) -> Dict[str, Any]:
     """The head's post-processing settings, with mmdet's defaults filled in.
 
     Args:
@@ -249,16 +250,17 @@ def score_recalibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
 
     Returns:
         ``None``, or the recalibration of the head's classification loss
-        (:func:`focal_det.analysis.recalibration.recalibration_params`):
-        ``kind`` (``'focal'`` or ``'dual_focal'``), ``gamma`` (float) and
+        (its ``recalibration_params``): ``kind`` (``'fl'`` or ``'dfl'``,
+        :data:`focal_det.loss_names.TERM_KINDS`), ``gamma`` (float) and
         ``alpha`` (one float per class, or ``None``).
+
+    Raises:
+        ValueError: The head is not a ``RecalibratingRetinaHead``, so mmdet
+            would not recalibrate what the runtime would.
     """
-    if not head.test_cfg.get('recalibrate_scores'):
+    if not recalibration_requested(head):
         return None
-    # Imported only when asked for: the analysis code is not needed to
-    # export a model without recalibration.
-    from focal_det.analysis.recalibration import recalibration_params
-    params = recalibration_params(head.loss_cls, head.num_classes)
+    params = head.score_recalibration_params()
     alpha = params.get('alpha')
     if alpha is not None:
         alpha = [float(a) for a in alpha]
@@ -320,6 +322,6 @@ def runtime_metadata(cfg: Config, detector: SingleStageDetector,
         preprocess=preprocess_settings(cfg, detector),
         anchor_generator=anchor_settings(head),
         bbox_coder=bbox_coder_settings(head),
-        test_cfg=test_cfg_settings(head),
+        test_cfg=postprocess_settings(head),
         class_names=class_names(cfg, checkpoint_meta, head.num_classes),
         score_recalibration=score_recalibration(head))

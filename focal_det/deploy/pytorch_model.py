@@ -35,17 +35,10 @@ def build_detector(cfg: Config, checkpoint_path: Optional[str] = None
 
     Returns:
         (model, checkpoint meta). With ``test_cfg.recalibrate_scores`` the
-        head's predictions are recalibrated, as in tools/test.py.
+        head (``RecalibratingRetinaHead``) recalibrates its predictions, as
+        in tools/test.py.
     """
     model, meta = load_detector(cfg, checkpoint_path)
-    head = getattr(model, 'bbox_head', None)
-    if head is not None and (head.test_cfg or {}).get('recalibrate_scores'):
-        # The runner installs it with a hook before testing; predictions
-        # made outside a runner need it too. After loading: it reads the
-        # loaded loss state (class counts, learnt gamma).
-        from focal_det.analysis.recalibration import \
-            install_score_recalibration
-        install_score_recalibration(model)
     return model.eval(), meta
 
 

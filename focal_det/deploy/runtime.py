@@ -16,9 +16,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from ..loss_names import DUAL_FOCAL_TERM, FOCAL_TERM
 from .metadata import read_metadata
 from .postprocess import Detections, LogitTransform, postprocess
 from .preprocess import PreparedImage, load_image, prepare_image
+
+# Recalibration kinds of sidecars exported before focal_det.loss_names.
+_LEGACY_RECALIBRATION_KINDS = {
+    'focal': FOCAL_TERM,
+    'dual_focal': DUAL_FOCAL_TERM
+}
 
 
 class OnnxRuntimeBackend:
@@ -132,14 +139,16 @@ def recalibration_transform(
     """The logit map of the sidecar's ``score_recalibration`` entry.
 
     Args:
-        recalibration: ``None``, or ``dict(kind='focal' | 'dual_focal',
-            gamma=float, alpha=[C floats] or None)`` as written by
-            :func:`focal_det.analysis.recalibration.recalibration_params`.
+        recalibration: ``None``, or ``dict(kind='fl' | 'dfl', gamma=float,
+            alpha=[C floats] or None)``, the trained loss's
+            ``recalibration_params``. Sidecars written before the loss
+            names were unified say ``'focal'`` / ``'dual_focal'``; they are
+            read as ``'fl'`` / ``'dfl'``.
 
     Returns:
         ``None`` when there is nothing to do, else a function mapping (N, C)
         float32 logits to the float32 log-odds of the recalibrated
-        probabilities — for ``'focal'``, the logit of
+        probabilities — for ``'fl'``, the logit of
         ``inverse_sigmoid_minimiser(sigmoid(logit), gamma, alpha_c)`` in
         column ``c``. Computed as mmdet's recalibrated head does (sigmoid
         in float64, log-odds cast to float32), so both keep and rank the
@@ -148,8 +157,11 @@ def recalibration_transform(
     if recalibration is None:
         return None
     # Imported only here: a model without recalibration needs nothing from
-    # the analysis package (numpy-only, like this module).
-    from focal_det.analysis.recalibration import recalibrated_log_odds
+    # the theory package (numpy-only, like this module).
+    from focal_det.theory.recalibration import recalibrated_log_odds
+    kind = recalibration['kind']
+    recalibration = dict(recalibration,
+                         kind=_LEGACY_RECALIBRATION_KINDS.get(kind, kind))
 
     def recalibrate(logits: np.ndarray) -> np.ndarray:
         with np.errstate(over='ignore'):  # exp(+large) = inf: score 0

@@ -1,32 +1,33 @@
-"""Switch on score recalibration for evaluation when the config asks for it."""
+"""Check and report score recalibration before evaluation."""
 from mmengine.hooks import Hook
 from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
-from ..analysis.recalibration import install_score_recalibration
+from ..heads import recalibration_requested
 
 
 @HOOKS.register_module()
 class ScoreRecalibrationHook(Hook):
-    """Apply ``model.test_cfg.recalibrate_scores`` before val and test.
+    """Say before val and test whether scores are recalibrated, and how.
 
-    Does nothing unless the test config sets ``recalibrate_scores=True``;
-    then the head's class scores are mapped through the inverse of the
-    focal-entropy minimiser of its loss before thresholding, top-k and NMS
-    (see :mod:`focal_det.analysis.recalibration`).
+    ``model.test_cfg.recalibrate_scores=True`` is carried out by
+    :class:`~focal_det.heads.RecalibratingRetinaHead`. A head that cannot
+    do it would silently ignore the option, so evaluation is refused then;
+    otherwise the inverse map in use is logged.
     """
 
-    def _install(self, runner) -> None:
+    def _report(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(
             runner.model) else runner.model
-        if install_score_recalibration(model):
-            params = model.bbox_head._focal_det_recalibration
-            runner.logger.info(
-                f"score recalibration on: {params['kind']} inverse map, "
-                f"gamma={params['gamma']:.4f}")
+        head = getattr(model, 'bbox_head', None)
+        if head is None or not recalibration_requested(head):
+            return
+        params = head.score_recalibration_params()
+        runner.logger.info(f"score recalibration on: {params['kind']} "
+                           f"inverse map, gamma={params['gamma']:.4f}")
 
     def before_val(self, runner) -> None:
-        self._install(runner)
+        self._report(runner)
 
     def before_test(self, runner) -> None:
-        self._install(runner)
+        self._report(runner)

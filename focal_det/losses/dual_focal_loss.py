@@ -38,12 +38,13 @@ parametrisation :math:`\gamma = lo + (hi - lo)\,\sigma(\theta)`, with
 checkpoints with the model.
 """
 import math
-from typing import Sequence
+from typing import Any, Dict, Sequence
 
 import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ..loss_names import DUAL_FOCAL_TERM
 from .base import FocalFamilyLoss
 from .utils import check_range
 
@@ -62,7 +63,7 @@ class DualFocalLoss(FocalFamilyLoss):
         loss_weight (float): Multiplies the loss.
     """
 
-    loss_kind = 'dual_focal'
+    term_kind = DUAL_FOCAL_TERM
     normalize_at_boundary = True
 
     def __init__(self,
@@ -105,6 +106,19 @@ class DualFocalLoss(FocalFamilyLoss):
             return torch.tensor(self.fixed_gamma, dtype=torch.float64)
         low, high = self.gamma_bounds
         return low + (high - low) * torch.sigmoid(self.gamma_logit)
+
+    def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
+        """What the inverse of this loss's minimiser needs (score
+        recalibration; :mod:`focal_det.theory.dual_focal`).
+
+        Args:
+            num_classes (int): C (the map is the same for every class).
+
+        Returns:
+            dict: ``kind`` (``'dfl'``), ``gamma`` (the current value) and
+            ``alpha`` (None: the loss has none).
+        """
+        return dict(kind=DUAL_FOCAL_TERM, gamma=self.gamma, alpha=None)
 
     def extra_repr(self) -> str:
         return (f'gamma={self.gamma:.4f}, learnable_gamma='

@@ -1,10 +1,11 @@
 """Sigmoid focal loss, a fused drop-in for mmdet's ``FocalLoss``."""
-from typing import Optional
+from typing import Any, Dict, Optional
 
 import torch
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ..loss_names import FOCAL_TERM
 from .base import FocalFamilyLoss
 from .utils import check_range
 
@@ -47,3 +48,18 @@ class SigmoidFocalLoss(FocalFamilyLoss):
 
     def gamma_tensor(self) -> Tensor:
         return torch.tensor(self.gamma, dtype=torch.float64)
+
+    def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
+        """What the inverse of this loss's minimiser needs (score
+        recalibration; :mod:`focal_det.theory.focal`).
+
+        Args:
+            num_classes (int): C.
+
+        Returns:
+            dict: ``kind`` (``'fl'``), ``gamma`` (float) and ``alpha`` (C
+            floats, or None when the loss has no alpha).
+        """
+        alpha = None if self.alpha is None else [float(self.alpha)
+                                                 ] * num_classes
+        return dict(kind=FOCAL_TERM, gamma=float(self.gamma), alpha=alpha)

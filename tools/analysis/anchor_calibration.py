@@ -12,7 +12,6 @@ import json
 from mmengine.runner import Runner
 
 from focal_det.analysis.anchor_calibration import anchor_calibration
-from focal_det.analysis.recalibration import recalibration_params
 from focal_det.engine import load_config, load_detector, prepare_data
 
 
@@ -28,8 +27,8 @@ def main():
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
     model, _ = load_detector(cfg, args.checkpoint)
-    params = recalibration_params(model.bbox_head.loss_cls,
-                                  model.bbox_head.cls_out_channels)
+    params = model.bbox_head.loss_cls.recalibration_params(
+        model.bbox_head.cls_out_channels)
     histograms = anchor_calibration(
         model, Runner.build_dataloader(cfg.val_dataloader), params, args.bins)
     summary = {

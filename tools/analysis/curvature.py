@@ -18,16 +18,22 @@ import torch
 from mmengine.runner import Runner
 
 from focal_det.analysis.curvature import (detector_curvature, logit_curvature,
-                                          loss_variants)
+                                          loss_variants, variant_name)
 from focal_det.engine import load_config, load_detector, prepare_data
+from focal_det.loss_names import CE, DFL, FL
+
+# (kind, gamma) of the curves and of the default variants.
+COMPARED = ((CE, 0), (FL, 1), (FL, 2), (FL, 3), (DFL, 2))
 
 
 def parse_args():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('config')
     parser.add_argument('checkpoint')
-    parser.add_argument('--losses', nargs='+',
-                        default=['ce', 'fl:1', 'fl:2', 'fl:3', 'dfl:2'])
+    parser.add_argument(
+        '--losses', nargs='+',
+        default=[kind if kind == CE else f'{kind}:{gamma}'
+                 for kind, gamma in COMPARED])
     parser.add_argument('--batches', type=int, default=1)
     parser.add_argument('--power-iters', type=int, default=15)
     parser.add_argument('--trace-samples', type=int, default=6)
@@ -48,11 +54,9 @@ def plot(results, path):
         ax.set_title(title)
         ax.tick_params(axis='x', rotation=30, labelsize=8)
     logits = torch.linspace(-8, 8, 401, dtype=torch.float64)
-    for kind, gamma in (('ce', 0), ('fl', 1), ('fl', 2), ('fl', 3),
-                        ('dfl', 2)):
-        label = 'CE' if kind == 'ce' else f'{kind.upper()}(gamma={gamma})'
+    for kind, gamma in COMPARED:
         axes[2].plot(logits, logit_curvature(kind, gamma, logits, True),
-                     label=label)
+                     label=variant_name(kind, gamma))
     axes[2].set_title('d2 loss / dx2, positive target')
     axes[2].set_xlabel('logit x')
     axes[2].legend(fontsize=7)

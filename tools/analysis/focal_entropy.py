@@ -26,9 +26,8 @@ matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend choice)
 import numpy as np  # noqa: E402
 
-from focal_det.analysis.focal_entropy import (focal_tilt,  # noqa: E402
-                                              sigmoid_minimiser,
-                                              simplex_minimiser)
+from focal_det.theory.focal import (focal_tilt,  # noqa: E402
+                                    sigmoid_minimiser, simplex_minimiser)
 
 TAIL_PROBABILITY = 1e-6
 ZIPF_CLASSES = 100

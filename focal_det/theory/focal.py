@@ -1,4 +1,14 @@
-"""Focal-entropy, its minimisers, and their closed-form inverses (numpy only).
+"""Theory of the focal loss: focal-entropy, minimisers, inverse maps (numpy).
+
+The readable numpy form of the focal loss and of its population version,
+the exact minimisers of the expected loss and their closed-form inverses
+(the score recalibration of a focal-loss detector). The fused torch kernel
+computes the same per-term formula, with its gradient, in
+:func:`focal_det.losses.kernel._binary_focal` (soft targets:
+``_soft_focal``); the paper form the kernel is tested against is
+:func:`focal_det.losses.reference.focal_terms`. The class-balanced focal
+loss reuses the inverse map with an effective alpha per class
+(:mod:`focal_det.theory.class_balanced`).
 
 The focal loss ``-(1 - q)**gamma log q`` is to the focal-entropy what the log
 loss is to the cross-entropy. For a data distribution ``p`` on K classes and

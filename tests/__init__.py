@@ -1,0 +1,1 @@
+"""focal_det's test suite; its helpers are imported as ``tests.<module>``."""
