@@ -12,7 +12,7 @@ def format_bin_table(bins: Sequence[dict]) -> str:
 
     Args:
         bins (Sequence[dict]): Bins from
-            :meth:`~focal_det.evaluation.calibration.binning.ReliabilityHistogram.bins`.
+            :meth:`.binning.ReliabilityHistogram.bins`.
 
     Returns:
         str: One row per bin: range, count, mean confidence, precision, gap
@@ -42,7 +42,7 @@ def plot_reliability_diagram(bins: Sequence[dict], d_ece: float,
 
     Args:
         bins (Sequence[dict]): Bins from
-            :meth:`~focal_det.evaluation.calibration.binning.ReliabilityHistogram.bins`.
+            :meth:`.binning.ReliabilityHistogram.bins`.
         d_ece (float): D-ECE, shown in the title.
         score_thr (float): Lower end of the confidence axis.
         path (str): Output PNG path.

@@ -15,7 +15,7 @@ DROPPED = -1
 
 
 def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
-    """Convert ``(n, 4)`` boxes from ``x1, y1, x2, y2`` to COCO's ``x, y, w, h``.
+    """Convert ``(n, 4)`` boxes from ``x1, y1, x2, y2`` to COCO's x, y, w, h.
 
     Args:
         boxes (np.ndarray): Boxes as mmdet predicts them, shape ``(n, 4)``.

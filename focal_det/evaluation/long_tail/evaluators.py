@@ -11,7 +11,7 @@ computed.
 """
 import contextlib
 import io
-from typing import Any, ContextManager, Optional, Sequence
+from typing import Any, ContextManager, List, Optional, Sequence, Tuple
 
 import numpy as np
 from mmdet.datasets.api_wrappers import COCOeval, COCOevalMP
@@ -34,6 +34,35 @@ def _without_progress_prints() -> ContextManager:
         A context manager redirecting stdout.
     """
     return contextlib.redirect_stdout(io.StringIO())
+
+
+def _all_areas_only(area_ranges: List[list],
+                    area_labels: List[str]) -> Tuple[List[list], List[str]]:
+    """Keep only the 'all' entry of an evaluator's area ranges.
+
+    Args:
+        area_ranges (list): The evaluator's area ranges.
+        area_labels (list[str]): Their labels ('all', 'small', ...).
+
+    Returns:
+        tuple: The 'all' range and its label, each in a list of one.
+    """
+    return [area_ranges[area_labels.index(ALL_AREAS)]], [ALL_AREAS]
+
+
+def _accumulated_precision(evaluator: Any) -> np.ndarray:
+    """Run a COCOeval-like evaluator and return its precision array.
+
+    Args:
+        evaluator: A COCOeval, COCOevalMP or LVISEval, parameters set.
+
+    Returns:
+        np.ndarray: ``evaluator.eval['precision']``, -1 where a class has
+        no ground truth.
+    """
+    evaluator.evaluate()
+    evaluator.accumulate()
+    return evaluator.eval['precision']
 
 
 def coco_class_precision(coco_api: Any, result_file: str, iou_type: str,
@@ -77,17 +106,13 @@ def coco_class_precision(coco_api: Any, result_file: str, iou_type: str,
         params.imgIds = image_ids
         params.maxDets = list(max_dets)
         params.iouThrs = iou_thresholds
-        all_areas = params.areaRngLbl.index(ALL_AREAS)
-        params.areaRng = [params.areaRng[all_areas]]
-        params.areaRngLbl = [ALL_AREAS]
-        evaluator.evaluate()
-        evaluator.accumulate()
-    return ClassPrecision(
-        iou_type=iou_type,
-        category_ids=list(params.catIds),
-        iou_thresholds=np.atleast_1d(params.iouThrs),
-        # [iou, recall, class, area, max_dets]
-        precision=evaluator.eval['precision'][:, :, :, 0, -1])
+        params.areaRng, params.areaRngLbl = _all_areas_only(
+            params.areaRng, params.areaRngLbl)
+        precision = _accumulated_precision(evaluator)
+    # precision: [iou, recall, class, area, max_dets]
+    return ClassPrecision(iou_type, list(params.catIds),
+                          np.atleast_1d(params.iouThrs),
+                          precision[:, :, :, 0, -1])
 
 
 def lvis_class_precision(lvis_api: Any, result_file: str,
@@ -113,14 +138,10 @@ def lvis_class_precision(lvis_api: Any, result_file: str,
         return None
     evaluator = LVISEval(lvis_api, detections, iou_type)
     params = evaluator.params
-    all_areas = params.area_rng_lbl.index(ALL_AREAS)
-    params.area_rng = [params.area_rng[all_areas]]
-    params.area_rng_lbl = [ALL_AREAS]
-    evaluator.evaluate()
-    evaluator.accumulate()
-    return ClassPrecision(
-        iou_type=iou_type,
-        category_ids=list(params.cat_ids),
-        iou_thresholds=np.atleast_1d(params.iou_thrs),
-        # [iou, recall, class, area]
-        precision=evaluator.eval['precision'][:, :, :, 0])
+    params.area_rng, params.area_rng_lbl = _all_areas_only(
+        params.area_rng, params.area_rng_lbl)
+    precision = _accumulated_precision(evaluator)
+    # precision: [iou, recall, class, area]
+    return ClassPrecision(iou_type, list(params.cat_ids),
+                          np.atleast_1d(params.iou_thrs),
+                          precision[:, :, :, 0])

@@ -65,17 +65,29 @@ class LongTailReportMixin:
     ``results2json``. Subclasses implement the four ``_`` hooks below.
     """
 
-    def _setup_long_tail_report(self, save_dir: Optional[str],
+    def _setup_long_tail_report(self, ann_file: Optional[str],
+                                save_dir: Optional[str],
                                 log_per_class_table: bool) -> None:
-        """Store the report options (called by the subclass ``__init__``).
+        """Store the report options and check the buckets of the categories.
+
+        Called by the subclass ``__init__`` after the parent's, once what
+        :meth:`_category_buckets` needs is set: a bad or missing
+        ``frequency`` then fails at construction, not after a whole epoch of
+        inference.
 
         Args:
+            ann_file (str, optional): The evaluated set's ground truth.
             save_dir (str, optional): See :class:`LongTailCocoMetric`.
             log_per_class_table (bool): See :class:`LongTailCocoMetric`.
         """
+        self.ann_file = ann_file
         self.save_dir = save_dir
         self.log_per_class_table = log_per_class_table
         self.report_path: Optional[str] = None
+        self._bucket_source = ''
+        api = self._ground_truth_api()
+        if api is not None:
+            self._category_buckets(api.dataset['categories'])
 
     # Hooks ------------------------------------------------------------------
 
@@ -285,16 +297,11 @@ class LongTailCocoMetric(LongTailReportMixin, CocoMetric):
                 "'frequency' field, so train_ann_file= is required to put "
                 'classes into frequency buckets.')
         super().__init__(ann_file=ann_file, **kwargs)
-        self._setup_long_tail_report(save_dir, log_per_class_table)
-        self.ann_file = ann_file
         self.train_ann_file = train_ann_file
         self._train_image_counts_by_name = (
             None if train_ann_file is None else
             count_train_images_per_category(train_ann_file, backend_args))
-        self._bucket_source = ''
-        if self._coco_api is not None:
-            # Fail at construction, not after a whole epoch of inference.
-            self._category_buckets(self._coco_api.dataset['categories'])
+        self._setup_long_tail_report(ann_file, save_dir, log_per_class_table)
 
     def _ground_truth_api(self) -> Any:
         """Return the COCO API the parent evaluated against."""
@@ -354,12 +361,7 @@ class LongTailLVISMetric(LongTailReportMixin, LVISMetric):
             require_file(ann_file, 'ann_file', type(self).__name__,
                          kwargs.get('backend_args'))
         super().__init__(ann_file=ann_file, **kwargs)
-        self._setup_long_tail_report(save_dir, log_per_class_table)
-        self.ann_file = ann_file
-        self._bucket_source = ''
-        if self._lvis_api is not None:
-            # Fail at construction on a bad 'frequency' value.
-            self._category_buckets(self._lvis_api.dataset['categories'])
+        self._setup_long_tail_report(ann_file, save_dir, log_per_class_table)
 
     def _ground_truth_api(self) -> Any:
         """Return the LVIS API the parent evaluated against."""
