@@ -20,7 +20,8 @@ from mmdet.registry import METRICS
 
 from focal_det.evaluation.calibration import (
     DIAGRAM_FILE_NAME, REPORT_FILE_NAME, DetectionCalibrationMetric,
-    calibration_bins, expected_calibration_error, match_detections)
+    ReliabilityHistogram, calibration_bins, expected_calibration_error,
+    match_detections)
 
 CLASSES = ('cat', 'dog', 'bird')
 # Listed in class order, as mmdet expects (label i is the i-th category of
@@ -410,6 +411,32 @@ def test_bin_edges_and_last_bin_holds_one():
     assert bins[-1]['upper'] == pytest.approx(1.0)
     assert expected_calibration_error(bins) == pytest.approx(
         (1 * 0.5 + 2 * abs(0.5 - 0.9995)) / 3)
+
+
+def test_histogram_fed_in_batches_equals_one_pass():
+    # The per-anchor analysis feeds millions of scores batch by batch; the
+    # bins must be those of all scores binned at once.
+    rng = np.random.default_rng(0)
+    scores = rng.random(5000) ** 3
+    outcomes = rng.random(5000) < scores
+    histogram = ReliabilityHistogram(20)
+    for chunk in np.array_split(np.arange(5000), 7):
+        histogram.add(scores[chunk], outcomes[chunk])
+    at_once = calibration_bins(scores, outcomes, 0.0, 20)
+
+    in_batches = histogram.bins()
+    assert [b['count'] for b in in_batches] == [b['count'] for b in at_once]
+    for batched, direct in zip(in_batches, at_once):
+        if direct['count']:
+            assert batched['confidence'] == pytest.approx(
+                direct['confidence'], rel=1e-12)
+            assert batched['precision'] == pytest.approx(direct['precision'])
+    assert histogram.ece() == pytest.approx(
+        expected_calibration_error(at_once))
+    assert histogram.ece(0.5) == pytest.approx(
+        expected_calibration_error(
+            [b for b in at_once if b['lower'] >= 0.5 - 1e-12]))
+    assert histogram.ece(0.5) != pytest.approx(histogram.ece())
 
 
 # ---------------------------------------------------------------------------

@@ -14,55 +14,9 @@ from typing import Dict, Iterable
 
 import numpy as np
 
+from ..evaluation.calibration.binning import ReliabilityHistogram
 from ..theory.focal import logistic
 from ..theory.recalibration import recalibrated_log_odds
-
-
-class ReliabilityHistogram:
-    """Equal-width confidence bins accumulating count, confidence and hits.
-
-    Args:
-        num_bins (int): Bins over [0, 1].
-    """
-
-    def __init__(self, num_bins: int = 20) -> None:
-        if num_bins < 1:
-            raise ValueError(f'num_bins must be >= 1, got {num_bins}')
-        self.num_bins = num_bins
-        self.count = np.zeros(num_bins)
-        self.confidence = np.zeros(num_bins)
-        self.hits = np.zeros(num_bins)
-
-    def add(self, scores: np.ndarray, targets: np.ndarray) -> None:
-        scores = np.asarray(scores, dtype=np.float64).ravel()
-        targets = np.asarray(targets, dtype=np.float64).ravel()
-        index = np.minimum((scores * self.num_bins).astype(np.int64),
-                           self.num_bins - 1)
-        self.count += np.bincount(index, minlength=self.num_bins)
-        self.confidence += np.bincount(index, scores, self.num_bins)
-        self.hits += np.bincount(index, targets, self.num_bins)
-
-    def ece(self, min_confidence: float = 0.0) -> float:
-        """sum_b n_b / N |hit rate_b - mean confidence_b| over bins whose
-        lower edge is >= ``min_confidence`` (NaN when they are empty)."""
-        lower = np.arange(self.num_bins) / self.num_bins
-        keep = (self.count > 0) & (lower >= min_confidence - 1e-12)
-        total = self.count[keep].sum()
-        if total == 0:
-            return float('nan')
-        gap = np.abs(self.hits[keep] - self.confidence[keep]) / self.count[keep]
-        return float((self.count[keep] * gap).sum() / total)
-
-    def table(self) -> list:
-        rows = []
-        for b in range(self.num_bins):
-            n = self.count[b]
-            rows.append(
-                dict(lower=b / self.num_bins, upper=(b + 1) / self.num_bins,
-                     count=int(n),
-                     confidence=float(self.confidence[b] / n) if n else None,
-                     hit_rate=float(self.hits[b] / n) if n else None))
-        return rows
 
 
 def anchor_scores_and_targets(model, batch: dict):

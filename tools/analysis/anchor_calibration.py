@@ -33,7 +33,7 @@ def main():
         model, Runner.build_dataloader(cfg.val_dataloader), params, args.bins)
     summary = {
         name: dict(ece=h.ece(), ece_above_0_1=h.ece(0.1),
-                   pairs=int(h.count.sum()), bins=h.table())
+                   pairs=int(h.count.sum()), bins=h.bins())
         for name, h in histograms.items()
     }
     for name, row in summary.items():

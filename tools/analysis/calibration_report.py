@@ -25,7 +25,8 @@ from focal_det.evaluation.calibration import (
     DIAGRAM_FILE_NAME, REPORT_FILE_NAME as CALIBRATION_REPORT_FILE_NAME)
 from focal_det.evaluation.long_tail import (
     REPORT_FILE_NAME as LONG_TAIL_REPORT_FILE_NAME)
-from focal_det.evaluation.report_writing import format_percent
+from focal_det.evaluation.report_writing import (format_number,
+                                                  format_percent)
 from focal_det.loss_names import CBFL, DFL, FL, display_name
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
@@ -61,8 +62,10 @@ def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
 
 
 def _hit_rate(bins, lower: float) -> str:
+    """Fraction of positive anchor-class pairs in the bin starting at
+    ``lower`` (the bin's ``precision``), two decimals."""
     row = next(b for b in bins if abs(b['lower'] - lower) < 1e-9)
-    return 'n/a' if row['hit_rate'] is None else f"{row['hit_rate']:.2f}"
+    return format_number(row['precision'], decimals=2, missing='n/a')
 
 
 def main():
