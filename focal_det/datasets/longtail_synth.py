@@ -181,9 +181,7 @@ def generate_longtail_dataset(
                                            val_instances_per_class,
                                            minimum=MIN_VAL_INSTANCES)
     if object_size is None:
-        scale = image_size / REFERENCE_IMAGE_SIZE
-        object_size = tuple(
-            max(4, round(size * scale)) for size in REFERENCE_OBJECT_SIZE)
+        object_size = default_object_size(image_size)
     object_size = _check_range('object_size', object_size, minimum=4,
                                maximum=image_size // 2)
     train_counts = longtail_train_counts(head_instances, imbalance_ratio)
@@ -199,7 +197,7 @@ def generate_longtail_dataset(
                 objects_per_image)
     _check_fits('num_val_images', num_val_images, sum(val_counts),
                 objects_per_image)
-    _prepare_empty_dir(out_dir)
+    prepare_empty_dir(out_dir)
 
     drawing = dict(image_size=image_size, object_size=object_size)
     train_records = _write_split(out_dir, 'train', seed, train_counts,
@@ -241,6 +239,12 @@ def generate_longtail_dataset(
                 train_image_counts=train_images,
                 val_instance_counts=val_instances,
                 frequency=[category['frequency'] for category in categories])
+
+
+def default_object_size(image_size: int) -> Tuple[int, int]:
+    """Object size range for an image side: 10-48 px at 128 px, scaled."""
+    scale = image_size / REFERENCE_IMAGE_SIZE
+    return tuple(max(4, round(size * scale)) for size in REFERENCE_OBJECT_SIZE)
 
 
 def ensure_longtail_dataset(data_root: str, seed: int = 0,
@@ -348,14 +352,16 @@ def _check_fits(name: str, num_images: int, num_objects: int,
             f'images')
 
 
-def _prepare_empty_dir(out_dir: str) -> None:
-    """Create ``out_dir`` and its split folders; refuse to mix datasets."""
+def prepare_empty_dir(out_dir: str,
+                      sub_dirs: Sequence[str] = ('train', 'val',
+                                                 'annotations')) -> None:
+    """Create ``out_dir`` and its sub-folders; refuse to mix datasets."""
     if osp.exists(out_dir) and not osp.isdir(out_dir):
         raise ValueError(f'out_dir {out_dir} exists and is not a directory')
     if osp.isdir(out_dir) and os.listdir(out_dir):
         raise FileExistsError(f'out_dir {out_dir} is not empty; remove it '
                               f'or choose another directory')
-    for sub_dir in ('train', 'val', 'annotations'):
+    for sub_dir in sub_dirs:
         os.makedirs(osp.join(out_dir, sub_dir), exist_ok=True)
 
 
@@ -406,7 +412,7 @@ def _write_split(out_dir: str, split: str, seed: int,
         num_images: Images of the split.
         objects_per_image: Inclusive range of objects per image.
         rng: Random stream of the split (used for the dealing only).
-        drawing: ``image_size`` and ``object_size`` for :func:`_draw_image`.
+        drawing: ``image_size`` and ``object_size`` for :func:`draw_image`.
 
     Returns:
         One record per image: ``file_name`` and its ``objects`` (class
@@ -420,7 +426,7 @@ def _write_split(out_dir: str, split: str, seed: int,
         # its index and its labels.
         image_rng = np.random.default_rng(
             [seed, _SPLIT_STREAMS[split], image_index])
-        pixels, objects = _draw_image(labels, image_rng, **drawing)
+        pixels, objects = draw_image(labels, image_rng, **drawing)
         file_name = f'{image_index + 1:06d}.png'
         Image.fromarray(pixels, mode='RGB').save(
             osp.join(out_dir, split, file_name), format='PNG',
@@ -429,7 +435,7 @@ def _write_split(out_dir: str, split: str, seed: int,
     return records
 
 
-def _draw_image(labels: np.ndarray, rng: np.random.Generator,
+def draw_image(labels: np.ndarray, rng: np.random.Generator,
                 image_size: int,
                 object_size: Tuple[int, int]) -> Tuple[np.ndarray, List]:
     """Draw one image: textured background, distractors, then the objects.
