@@ -18,7 +18,8 @@ detector's output has no fixed number of predictions to compare with the
 ground truth, calibration is measured by *precision*, not accuracy: missed
 objects (false negatives) do not enter D-ECE.
 
-Definition, as implemented by :func:`.binning.expected_calibration_error`:
+Definition, as implemented by :func:`.matching.match_detections` (step 2)
+and :func:`.binning.expected_calibration_error` (steps 3 and 4):
 
 1. Keep the detections whose score is ``>= score_thr``.
 2. Label each kept detection, per image and per class, in descending score
@@ -28,6 +29,7 @@ Definition, as implemented by :func:`.binning.expected_calibration_error`:
    otherwise, if it covers a crowd region of that class (intersection over
    the detection's own area ``>= iou_thr``, COCO's crowd rule), it is
    *dropped* (neither true nor false positive), otherwise a *false positive*.
+   The overlaps are pycocotools' own, so a hit here is a hit for COCO's AP.
 3. Split ``[score_thr, 1]`` into ``num_bins`` equal-width bins
    ``[e_b, e_{b+1})`` (the last one also holds ``1``).
 4. With ``n_b`` the number of labelled detections in bin ``b``, ``N`` their
