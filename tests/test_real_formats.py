@@ -191,6 +191,9 @@ def test_writing_is_deterministic_and_never_overwrites(tmp_path,
         osp.join(data_parent, 'data', 'coco'))
     with pytest.raises(FileExistsError, match='is not empty'):
         write_mini_coco(again)
+    with pytest.raises(ValueError, match='image_size must be an integer >= '
+                       '32'):
+        write_mini_lvis(str(tmp_path / 'lvis'), image_size=16)
 
 
 # --- the configs, trained and evaluated -------------------------------------------

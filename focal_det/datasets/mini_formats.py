@@ -47,6 +47,8 @@ COCO_SUPERCATEGORY_RUNS = (('person', 1), ('vehicle', 8), ('outdoor', 5),
                            ('animal', 10), ('accessory', 5), ('sports', 10),
                            ('kitchen', 7), ('food', 10), ('furniture', 6),
                            ('electronic', 6), ('appliance', 5), ('indoor', 7))
+#: mmdet's COCO and LVIS configs drop training images smaller than this.
+MIN_IMAGE_SIZE = 32
 _JPEG_QUALITY = 95
 _SPLIT_STREAMS = {'train': 0, 'val': 1}
 # Share of (image, class) pairs holding a second object of the class.
@@ -83,7 +85,18 @@ LVIS_PRESENT_CLASSES = (
 
 @dataclass(frozen=True)
 class _Format:
-    """What differs between the COCO and the LVIS layout."""
+    """What differs between the COCO and the LVIS layout.
+
+    Attributes:
+        classes: Category names, in mmdet's class order.
+        category_ids: The id of each of them.
+        ann_files: Split -> annotation file, relative to the data root.
+        image_folder: (split, image index, images in split) -> folder.
+        image_record: (common image fields, LVIS image fields) -> record.
+        annotation_fields: Added to every annotation.
+        categories: (training images, instances per category) ->
+            the ``categories`` list.
+    """
     classes: Sequence[str]
     category_ids: Sequence[int]
     ann_files: Dict[str, str]
@@ -131,16 +144,7 @@ def write_mini_coco(data_root: str, seed: int = 0,
 
 def write_mini_lvis(data_root: str, seed: int = 0,
                     image_size: int = 64) -> Dict[str, Any]:
-    """Write the miniature LVIS v1 dataset into ``data_root``.
-
-    Args:
-        data_root: Directory to create; it must be missing or empty.
-        seed: Random seed; the same seed writes the same bytes.
-        image_size: Side of the square JPEG images in pixels.
-
-    Returns:
-        A summary, see :func:`_write_mini_dataset`.
-    """
+    """The LVIS v1 counterpart of :func:`write_mini_coco` (same arguments)."""
     classes = LVISV1Dataset.METAINFO['classes']
 
     def other_folder_for_one_image(split: str, index: int, count: int) -> str:
@@ -178,6 +182,11 @@ def _write_mini_dataset(data_root: str, seed: int, image_size: int,
         its ``name``, ``category_id``, ``train_images``,
         ``train_instances`` and ``frequency``.
     """
+    if isinstance(image_size, bool) or not isinstance(
+            image_size, int) or image_size < MIN_IMAGE_SIZE:
+        raise ValueError(f'image_size must be an integer >= '
+                         f'{MIN_IMAGE_SIZE} (the configs drop smaller '
+                         f'images), got {image_size!r}')
     missing = [c.name for c in present if c.name not in layout.classes]
     if missing:
         raise ValueError(f'present classes {missing} are not categories of '
