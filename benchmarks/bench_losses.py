@@ -26,6 +26,8 @@ LOSSES = {
     'DualFocalLoss': "dict(type='DualFocalLoss')",
     'DualFocalLoss (learnable gamma)': "dict(type='DualFocalLoss', "
     'learnable_gamma=True)',
+    # training mode: the pass also accumulates the gradient statistics
+    'EqualizedFocalLoss': "dict(type='EqualizedFocalLoss')",
 }
 DEFAULT_SHAPES = ('20000x1203', '100000x80')
 
@@ -132,6 +134,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--shapes', nargs='+', default=DEFAULT_SHAPES)
     parser.add_argument('--iters', type=int, default=5)
+    parser.add_argument('--losses', nargs='+', default=list(LOSSES),
+                        choices=list(LOSSES), metavar='LOSS',
+                        help='losses to measure (mmdet FocalLoss is always '
+                        'measured: the speed-ups are relative to it)')
     parser.add_argument('--out', help='also write the table to this file')
     parser.add_argument('--child', help=argparse.SUPPRESS)
     parser.add_argument('--n', type=int, help=argparse.SUPPRESS)
@@ -142,7 +148,7 @@ def main():
         return
     rows = []
     for shape in args.shapes:
-        for name in LOSSES:
+        for name in dict.fromkeys(['mmdet FocalLoss'] + args.losses):
             rows.append(run_isolated(name, shape, args.iters))
             print(f"{name} {shape}: {rows[-1]['median_s'] * 1000:.0f} ms, "
                   f"peak extra {rows[-1]['peak_extra_x']:.2f}x",

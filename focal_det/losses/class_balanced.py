@@ -234,8 +234,8 @@ class ClassBalancing(nn.Module):
         weights = self.class_weights(num_classes, device)
         return weights[rows_class(target, num_classes)]
 
-    def logged_parameters(self) -> Dict[str, float]:
-        """Values for the training log line."""
+    def schedule_log(self) -> Dict[str, float]:
+        """The strength for the training log line, when it is scheduled."""
         return dict(cb_strength=self.strength) if self.scheduled else {}
 
     def _resize_counts(self, state_dict, prefix, *args) -> None:

@@ -12,7 +12,7 @@ do mmdet's ``CrossEntropyLoss``; the flag picks one of two classes:
 ``w_y`` is the class-balanced weight of the ground-truth class
 (:mod:`focal_det.losses.class_balanced`); background gets 1.
 """
-from typing import Optional, Sequence, Union
+from typing import Dict, Optional, Sequence, Union
 
 import torch
 import torch.nn.functional as F
@@ -60,6 +60,9 @@ class ClassBalancedSigmoidCrossEntropyLoss(FocalFamilyLoss):
                     logits: Tensor) -> Optional[Tensor]:
         return self.class_balancing.row_weights(target, num_classes,
                                                 logits.device)
+
+    def logged_parameters(self) -> Dict[str, float]:
+        return self.class_balancing.schedule_log()
 
 
 @MODELS.register_module()

@@ -69,7 +69,7 @@ class ClassBalancedFocalLoss(SigmoidFocalLoss):
                                                 logits.device)
 
     def logged_parameters(self) -> Dict[str, float]:
-        return self.class_balancing.logged_parameters()
+        return self.class_balancing.schedule_log()
 
     def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
         """The focal loss's inverse map with one effective alpha per class
