@@ -121,8 +121,12 @@ def test_second_training_into_a_live_work_dir_is_refused(tmp_path):
     ], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
+        # Should the lock fail, the data is missing: no training starts.
         result = run_tool(['tools/train.py', config_path('fl'),
-                           '--work-dir', str(tmp_path)], check=False)
+                           '--work-dir', str(tmp_path), '--cfg-options',
+                           'embedded_dataset=None',
+                           'train_dataloader.dataset.data_root=/missing/'],
+                          check=False)
     finally:
         holder.kill()
         holder.wait()
