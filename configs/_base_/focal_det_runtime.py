@@ -5,6 +5,7 @@
 custom_imports = dict(imports=['focal_det'], allow_failed_imports=False)
 custom_hooks = [
     dict(type='ClassCountsHook'),
+    dict(type='LossScheduleHook'),
     dict(type='LossParameterLoggerHook'),
     dict(type='ScoreRecalibrationHook'),
     # Stops training at the first NaN/inf loss term, naming it.

@@ -35,15 +35,15 @@ cbfl_paper = dict(
 # Positives keep their total weight (sum_c n_c w_c = sum_c n_c): only their
 # distribution over classes changes, so the fg/bg balance set by alpha holds.
 cbfl_instances = dict(cbfl_paper, normalization='instances')
-# ... and the weights' strength ramps from uniform to class-balanced over
-# the first half of training (LossScheduleHook feeds the progress).
-cbfl_ramp = dict(
-    cbfl_instances, schedule='ramp', schedule_start=0.0, schedule_end=0.5)
-# Deferred re-weighting (Cao et al., 2019): uniform weights, then
-# class-balanced ones for the last third of training.
-cbfl_deferred = dict(
-    cbfl_instances, schedule='deferred', schedule_start=2 / 3)
-cbfl = cbfl_instances
+# A milder re-weighting: beta = 0.99 (weights 0.18..2.28 on the embedded
+# data instead of 0.03..2.41).
+cbfl_beta099 = dict(cbfl_paper, beta=0.99)
+# ... whose strength ramps from uniform to class-balanced over the first
+# half of training (LossScheduleHook feeds the progress), so early training
+# cannot stall on down-weighted head classes.
+cbfl_beta099_ramp = dict(
+    cbfl_beta099, schedule='ramp', schedule_start=0.0, schedule_end=0.5)
+cbfl = cbfl_beta099_ramp
 # Equalized Focal Loss with the paper's defaults (Li et al., CVPR 2022).
 efl = dict(
     _delete_=True,

@@ -1,11 +1,12 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .class_counts_hook import ClassCountsHook, class_count_losses
 from .loss_parameter_logger_hook import LossParameterLoggerHook
+from .loss_schedule_hook import LossScheduleHook
 from .non_finite_loss_hook import NonFiniteLossHook, NonFiniteTrainingError
 from .score_recalibration_hook import ScoreRecalibrationHook
 
 __all__ = [
     'AtomicCheckpointHook', 'NonFiniteLossHook', 'NonFiniteTrainingError',
-    'ClassCountsHook', 'LossParameterLoggerHook', 'ScoreRecalibrationHook',
-    'class_count_losses'
+    'ClassCountsHook', 'LossParameterLoggerHook', 'LossScheduleHook',
+    'ScoreRecalibrationHook', 'class_count_losses'
 ]
