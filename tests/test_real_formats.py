@@ -94,7 +94,7 @@ def data_parent(tmp_path_factory):
     return str(parent)
 
 
-# --- the layouts ---------------------------------------------------------------
+# --- the layouts -------------------------------------------------------------
 
 
 def test_coco_layout_declares_every_category_with_coco_ids(data_parent):
@@ -196,7 +196,7 @@ def test_writing_is_deterministic_and_never_overwrites(tmp_path,
         write_mini_lvis(str(tmp_path / 'lvis'), image_size=16)
 
 
-# --- the configs, trained and evaluated -------------------------------------------
+# --- the configs, trained and evaluated --------------------------------------
 
 
 @pytest.mark.slow

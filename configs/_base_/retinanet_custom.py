@@ -6,13 +6,13 @@
 _base_ = './retinanet_coco.py'
 from focal_det.datasets import coco_class_names  # noqa: E402
 
-# --- Your dataset -------------------------------------------------------------
+# --- Your dataset ------------------------------------------------------------
 data_root = 'data/custom/'
 train_ann_file = 'annotations/train.json'
 train_images = 'train/'
 val_ann_file = 'annotations/val.json'
 val_images = 'val/'
-# ------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------
 
 # The class names, read from the annotation files when the config is loaded,
 # in the order the files declare their categories (mmdet labels them in that
