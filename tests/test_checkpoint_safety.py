@@ -4,8 +4,11 @@ resume, NonFiniteLossHook, the work-dir lock and the scoped loader.
 A toy model trains for a few iterations in-process (well under a second
 per run); tests/test_fault_recovery.py does the same on the detector.
 """
+import contextlib
 import os
 import os.path as osp
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -194,23 +197,29 @@ def test_non_finite_weights_are_never_saved(tmp_path):
         tmp_path / 'epoch_2.pth')
 
 
-def test_a_live_run_holds_the_work_dir_and_a_dead_one_does_not(tmp_path):
-    import subprocess
-    import sys
+@contextlib.contextmanager
+def work_dir_held_by_another_process(work_dir):
+    """A live process that holds ``work_dir``'s lock; yields its pid, and
+    kills it (SIGKILL, as kill -9: no clean-up runs in it) on exit."""
     holder = subprocess.Popen([
         sys.executable, '-c',
-        'import sys, time; from focal_det.engine import lock_work_dir; '
-        f'lock_work_dir({str(tmp_path)!r}); print("locked", flush=True); '
+        'import time; from focal_det.engine import lock_work_dir; '
+        f'lock_work_dir({str(work_dir)!r}); print("locked", flush=True); '
         'time.sleep(60)'
     ], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'locked'
-        with pytest.raises(WorkDirBusyError,
-                           match=f'still alive \\(pid {holder.pid} '):
-            lock_work_dir(str(tmp_path))
+        yield holder.pid
     finally:
-        holder.kill()  # as kill -9: no clean-up runs in the holder
+        holder.kill()
         holder.wait()
+
+
+def test_a_live_run_holds_the_work_dir_and_a_dead_one_does_not(tmp_path):
+    with work_dir_held_by_another_process(tmp_path) as pid:
+        with pytest.raises(WorkDirBusyError,
+                           match=f'still alive \\(pid {pid} '):
+            lock_work_dir(str(tmp_path))
     lock_work_dir(str(tmp_path))
 
 

@@ -3,8 +3,6 @@ images and exported models (each error exercised once)."""
 import json
 import os.path as osp
 import shutil
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -14,6 +12,7 @@ from focal_det.checkpoint import UnreadableCheckpointError, read_checkpoint
 from focal_det.deploy.runtime import OnnxRuntimeBackend
 from focal_det.engine import (CheckpointMismatchError, load_detector,
                               lock_work_dir)
+from tests.test_checkpoint_safety import work_dir_held_by_another_process
 from tests.test_deploy import tiny_checkpoint, tiny_config_file
 from tests.test_training import run_tool
 from tests.tiny_data import config_path
@@ -113,25 +112,15 @@ def test_cfg_options_without_a_value_is_a_usage_error(tmp_path):
 
 
 def test_second_training_into_a_live_work_dir_is_refused(tmp_path):
-    holder = subprocess.Popen([
-        sys.executable, '-c',
-        'import time; from focal_det.engine import lock_work_dir; '
-        f'lock_work_dir({str(tmp_path)!r}); print("locked", flush=True); '
-        'time.sleep(60)'
-    ], stdout=subprocess.PIPE, text=True)
-    try:
-        assert holder.stdout.readline().strip() == 'locked'
+    with work_dir_held_by_another_process(tmp_path) as pid:
         # Should the lock fail, the data is missing: no training starts.
         result = run_tool(['tools/train.py', config_path('fl'),
                            '--work-dir', str(tmp_path), '--cfg-options',
                            'embedded_dataset=None',
                            'train_dataloader.dataset.data_root=/missing/'],
                           check=False)
-    finally:
-        holder.kill()
-        holder.wait()
     assert result.returncode == 1
-    assert f'in use by a training run that is still alive (pid {holder.pid}' \
+    assert f'in use by a training run that is still alive (pid {pid}' \
         in result.stderr
     lock_work_dir(str(tmp_path))  # free again once the holder died
 
