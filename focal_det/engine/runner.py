@@ -55,7 +55,7 @@ class FocalDetRunner(Runner):
         return checkpoint
 
     def load_or_resume(self) -> None:
-        """Resume from the newest complete checkpoint, or load ``load_from``."""
+        """Resume from the newest complete checkpoint, or load load_from."""
         if self._has_loaded:
             return
         if self._resume:
