@@ -4,7 +4,8 @@ Example::
 
     python tools/generate_longtail.py --out data/longtail --seed 0
 
-The same seed always writes byte-identical files. See
+The same seed always writes byte-identical files: train, val and the
+calibration split (calib, drawn like val from its own random streams). See
 ``focal_det/datasets/longtail_synth.py`` for how the data are made.
 """
 import argparse
@@ -52,17 +53,18 @@ def main() -> None:
         parser.error(str(error))
     elapsed = time.perf_counter() - start
     print(f'{"id":>3} {"class":<16} {"train":>6} {"images":>6} {"freq":>4} '
-          f'{"val":>4}')
+          f'{"val":>4} {"calib":>5}')
     for category_id, row in enumerate(
             zip(summary['classes'], summary['train_instance_counts'],
                 summary['train_image_counts'], summary['frequency'],
-                summary['val_instance_counts']), start=1):
-        name, train_count, image_count, frequency, val_count = row
+                summary['val_instance_counts'],
+                summary['calib_instance_counts']), start=1):
+        name, train_count, image_count, frequency, val_count, calib = row
         print(f'{category_id:>3} {name:<16} {train_count:>6} '
-              f'{image_count:>6} {frequency:>4} {val_count:>4}')
-    print(f'wrote {summary["num_train_images"]} train and '
-          f'{summary["num_val_images"]} val images to {summary["out_dir"]} '
-          f'in {elapsed:.1f} s')
+              f'{image_count:>6} {frequency:>4} {val_count:>4} {calib:>5}')
+    print(f'wrote {summary["num_train_images"]} train, '
+          f'{summary["num_val_images"]} val and as many calibration images '
+          f'to {summary["out_dir"]} in {elapsed:.1f} s')
 
 
 if __name__ == '__main__':

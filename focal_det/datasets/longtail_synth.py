@@ -76,7 +76,8 @@ MAX_OCCLUSION = 0.6
 REFERENCE_IMAGE_SIZE = 128
 REFERENCE_OBJECT_SIZE = (10, 48)
 
-_SPLIT_STREAMS = {'train': 0, 'val': 1}
+# calib: focal_det.datasets.longtail_calib, the calibration split.
+_SPLIT_STREAMS = {'train': 0, 'val': 1, 'calib': 2}
 _PLACEMENT_TRIES = 200
 # Each rejected placement shrinks the largest size allowed for the next try,
 # so crowded images end with small objects instead of failing.
@@ -138,10 +139,12 @@ def generate_longtail_dataset(
         object_size: Optional[Tuple[int, int]] = None) -> Dict[str, Any]:
     """Write the long-tailed dataset as PNG images and COCO json files.
 
-    Layout: ``out_dir/train/*.png``, ``out_dir/val/*.png``,
-    ``out_dir/annotations/train.json`` and ``out_dir/annotations/val.json``.
-    The defaults give 600 train images (1995 objects, head 1000, tail 8)
-    and 220 validation images (30-45 objects per class) of 128x128 pixels.
+    Layout: ``out_dir/{train,val,calib}/*.png`` and
+    ``out_dir/annotations/{train,val,calib}.json``. The defaults give 600
+    train images (1995 objects, head 1000, tail 8), 220 validation images
+    (30-45 objects per class) of 128x128 pixels and a calibration split
+    drawn like val from its own streams
+    (:mod:`focal_det.datasets.longtail_calib`).
 
     Args:
         out_dir: Directory to write; it must not exist or be empty.
@@ -163,7 +166,8 @@ def generate_longtail_dataset(
     Returns:
         A summary: ``out_dir``, ``classes``, ``num_train_images``,
         ``num_val_images``, ``train_instance_counts``,
-        ``train_image_counts``, ``val_instance_counts`` (lists in
+        ``train_image_counts``, ``val_instance_counts``,
+        ``calib_instance_counts`` (lists in
         category-id order) and ``frequency`` (the LVIS bucket per class).
 
     Raises:
@@ -232,12 +236,16 @@ def generate_longtail_dataset(
         _write_coco_json(
             osp.join(out_dir, 'annotations', f'{split}.json'), split, seed,
             options, records, categories)
+    # Imported here: the calibration split's module builds on this one.
+    from .longtail_calib import write_calib_split
+    calib_instances = write_calib_split(out_dir, seed, options, categories)
     return dict(out_dir=out_dir, classes=LONGTAIL_CLASSES,
                 num_train_images=num_train_images,
                 num_val_images=num_val_images,
                 train_instance_counts=train_instances,
                 train_image_counts=train_images,
                 val_instance_counts=val_instances,
+                calib_instance_counts=calib_instances,
                 frequency=[category['frequency'] for category in categories])
 
 
