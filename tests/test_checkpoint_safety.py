@@ -14,14 +14,18 @@ import uuid
 import pytest
 import torch
 from mmengine.fileio.backends import LocalBackend
+from mmengine.hooks import CheckpointHook
 from mmengine.model import BaseModel
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from torch import nn
 
 import focal_det  # noqa: F401
-from focal_det.engine import (FocalDetRunner, WorkDirBusyError,
-                              latest_complete_checkpoint, lock_work_dir)
-from focal_det.hooks import NonFiniteTrainingError
+from focal_det.engine import (FocalDetRunner, WorkDirBusyError, build_runner,
+                              latest_complete_checkpoint, load_config,
+                              lock_work_dir)
+from focal_det.hooks import (AtomicCheckpointHook, NonFiniteLossHook,
+                             NonFiniteTrainingError)
+from tests.tiny_data import REPO
 
 
 class ToyModel(BaseModel):
@@ -233,3 +237,19 @@ def test_checkpoints_load_only_through_focal_det_not_globally(tmp_path):
     assert runner.iter == 8
     with pytest.raises(Exception, match='[Ww]eights only'):
         load_from_local(str(tmp_path / 'epoch_1.pth'), 'cpu')
+
+
+@pytest.mark.parametrize('config', [
+    'configs/retinanet_cbfl.py', 'configs/coco/retinanet_r50_fpn_1x_coco_fl.py'
+])
+def test_every_run_of_the_tools_has_the_safe_hooks(config, tmp_path):
+    """The embedded config names AtomicCheckpointHook; mmdet's COCO base has
+    mmengine's CheckpointHook, which build_runner upgrades."""
+    cfg = load_config(osp.join(REPO, config), None, 'none')
+    cfg.work_dir = str(tmp_path)
+    runner = build_runner(cfg)
+    assert isinstance(runner, FocalDetRunner)
+    hook_types = [type(hook) for hook in runner.hooks]
+    assert AtomicCheckpointHook in hook_types
+    assert CheckpointHook not in hook_types
+    assert NonFiniteLossHook in hook_types

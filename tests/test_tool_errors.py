@@ -68,11 +68,13 @@ def test_test_tool_refuses_a_mismatched_checkpoint(cfg_20,
     assert 'bbox_mAP' not in result.stdout + result.stderr
 
 
-@pytest.mark.parametrize('tool', ['test', 'export', 'infer'])
+@pytest.mark.parametrize('tool', ['train --resume', 'test', 'export', 'infer'])
 def test_tools_name_a_garbage_checkpoint(tool, cfg_20, bad_checkpoints,
                                          tiny_root, tmp_path):
     garbage = bad_checkpoints[1]
     args = {
+        'train --resume': ['tools/train.py', cfg_20, '--work-dir',
+                           str(tmp_path), '--resume', garbage],
         'test': ['tools/test.py', cfg_20, garbage, '--work-dir',
                  str(tmp_path)],
         'export': ['tools/export.py', cfg_20, garbage, '--format', 'onnx',
