@@ -18,8 +18,8 @@ from .non_finite_loss_hook import (NonFiniteTrainingError,
 class AtomicCheckpointHook(CheckpointHook):
     """Save periodic checkpoints so that a kill never breaks ``--resume``.
 
-    Same arguments as mmengine's ``CheckpointHook`` (local ``out_dir``);
-    what differs:
+    Same arguments as mmengine's ``CheckpointHook``; what differs (the
+    first three for a local ``out_dir`` only):
 
     - a checkpoint is written to a hidden temporary name and renamed when
       complete, so every ``*.pth`` is whole; a save that a kill
@@ -34,15 +34,22 @@ class AtomicCheckpointHook(CheckpointHook):
       stays.
     """
 
+    @property
+    def _saves_locally(self) -> bool:
+        return '://' not in str(self.out_dir)
+
     def before_train(self, runner) -> None:
         super().before_train(runner)
-        if is_main_process():
+        if is_main_process() and self._saves_locally:
             for path in remove_unfinished_writes(self.out_dir):
                 runner.logger.warning(
                     f'removed {path}, left by a save that was interrupted')
 
     def _save_checkpoint_with_step(self, runner, step, meta) -> None:
         self._check_weights_are_finite(runner, step)
+        if not self._saves_locally:  # no rename on remote storage
+            super()._save_checkpoint_with_step(runner, step, meta)
+            return
         outdated = []
         if self.max_keep_ckpts > 0 and not (self.keep_ckpt_ids and
                                             self.keep_ckpt_ids[-1] == step):
