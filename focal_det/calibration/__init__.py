@@ -1,0 +1,39 @@
+"""Score calibrators for detections, in numpy (no torch, no mmdet).
+
+Each calibrator maps a class score to a probability through a strictly
+increasing per-class map of its log-odds, so the ranking within a class, and
+its AP, cannot change:
+
+* :mod:`.platt`: per-class slope and bias on the logit, shrunk toward a
+  per-frequency-bucket and a global fit;
+* :mod:`.isotonic`: pool-adjacent-violators per frequency bucket;
+* :mod:`.focal_entropy_fit`: the focal-entropy inverse map
+  (:mod:`focal_det.theory.focal`) with gamma and alpha fitted to the data.
+
+:mod:`.io` writes and reads them as JSON. They are fitted by
+``tools/calibrate.py`` (on detections labelled by
+:mod:`focal_det.analysis.calibration_fitting`) and applied by
+``RecalibratingRetinaHead`` (``model.test_cfg.score_calibration=PATH``) and
+the exported-model runtime.
+"""
+from .base import ScoreCalibrator
+from .focal_entropy_fit import FocalEntropyCalibrator, fit_focal_entropy
+from .io import (CALIBRATORS, calibrator_from_dict, calibrator_to_dict,
+                 load_calibrator, save_calibrator)
+from .isotonic import IsotonicCalibrator, fit_isotonic
+from .platt import PlattCalibrator, fit_platt
+
+#: method name -> fit function(scores, labels, outcomes, num_classes,
+#: class_buckets).
+FITTERS = {
+    PlattCalibrator.method: fit_platt,
+    IsotonicCalibrator.method: fit_isotonic,
+    FocalEntropyCalibrator.method: fit_focal_entropy,
+}
+
+__all__ = [
+    'CALIBRATORS', 'FITTERS', 'FocalEntropyCalibrator', 'IsotonicCalibrator',
+    'PlattCalibrator', 'ScoreCalibrator', 'calibrator_from_dict',
+    'calibrator_to_dict', 'fit_focal_entropy', 'fit_isotonic', 'fit_platt',
+    'load_calibrator', 'save_calibrator'
+]

@@ -1,0 +1,113 @@
+"""What every score calibrator shares: per-class maps of the log-odds.
+
+A calibrator maps a detector's sigmoid score ``s`` of class ``c`` to a
+calibrated probability through a map of the log-odds,
+``logit(s) -> m_c(logit(s))``, strictly increasing in ``s`` for every class:
+the ranking of one class's detections, and so its AP, cannot change.
+Working on log-odds keeps scores near 0 and 1 apart (no saturation) and
+hands the detector head and the exported runtime logits, which is what
+they threshold and rank.
+"""
+from typing import Any, Dict
+
+import numpy as np
+
+from ..theory.focal import logistic
+
+#: Scores are clipped to [SCORE_EPS, 1 - SCORE_EPS] before the logit.
+SCORE_EPS = 1e-12
+
+
+def score_logits(scores) -> np.ndarray:
+    """``log(s / (1 - s))`` in float64, scores clipped away from 0 and 1."""
+    scores = np.clip(np.asarray(scores, dtype=np.float64), SCORE_EPS,
+                     1.0 - SCORE_EPS)
+    return np.log(scores) - np.log1p(-scores)
+
+
+class ScoreCalibrator:
+    """Base class: a per-class, strictly increasing map of score log-odds.
+
+    Subclasses set :attr:`method` and implement :meth:`_map_log_odds`,
+    :meth:`params` and :meth:`from_params`.
+
+    Args:
+        num_classes (int): Number of classes the map was fitted for.
+    """
+    method = ''
+
+    def __init__(self, num_classes: int) -> None:
+        if isinstance(num_classes, bool) or not isinstance(
+                num_classes, (int, np.integer)) or num_classes < 1:
+            raise ValueError(f'num_classes must be an integer >= 1, got '
+                             f'{num_classes!r}')
+        self.num_classes = int(num_classes)
+
+    def _map_log_odds(self, logits: np.ndarray,
+                      labels: np.ndarray) -> np.ndarray:
+        """Calibrated log-odds of raw log-odds ``logits`` whose class
+        indices are ``labels`` (same shape, already broadcast)."""
+        raise NotImplementedError
+
+    def params(self) -> Dict[str, Any]:
+        """The fitted parameters, JSON-serialisable."""
+        raise NotImplementedError
+
+    @classmethod
+    def from_params(cls, num_classes: int,
+                    params: Dict[str, Any]) -> 'ScoreCalibrator':
+        """Rebuild a calibrator from :meth:`params`."""
+        raise NotImplementedError
+
+    def log_odds(self, scores) -> np.ndarray:
+        """Calibrated log-odds of a score array with classes last.
+
+        Args:
+            scores: Sigmoid scores, shape ``(..., num_classes)``.
+
+        Returns:
+            np.ndarray: float64, same shape.
+
+        Raises:
+            ValueError: The last axis is not ``num_classes`` long.
+        """
+        return self.map_logits(score_logits(scores))
+
+    def map_logits(self, logits) -> np.ndarray:
+        """Calibrated log-odds of raw class logits with classes last (what
+        the detector head and the exported runtime hand over).
+
+        Args:
+            logits: Raw logits, shape ``(..., num_classes)``.
+
+        Returns:
+            np.ndarray: float64, same shape.
+
+        Raises:
+            ValueError: The last axis is not ``num_classes`` long.
+        """
+        logits = np.asarray(logits, dtype=np.float64)
+        if logits.ndim == 0 or logits.shape[-1] != self.num_classes:
+            raise ValueError(
+                f'{self.method} calibrator was fitted for '
+                f'{self.num_classes} classes, got scores of shape '
+                f'{logits.shape}')
+        labels = np.broadcast_to(np.arange(self.num_classes), logits.shape)
+        return self._map_log_odds(logits, labels)
+
+    def calibrate(self, scores, labels) -> np.ndarray:
+        """Calibrated scores of detections.
+
+        Args:
+            scores: ``(n,)`` detection scores.
+            labels: ``(n,)`` class indices in ``[0, num_classes)``.
+
+        Returns:
+            np.ndarray: ``(n,)`` calibrated probabilities.
+        """
+        labels = np.asarray(labels, dtype=np.int64)
+        if labels.size and (labels.min() < 0
+                            or labels.max() >= self.num_classes):
+            raise ValueError(f'labels must be in [0, {self.num_classes}), '
+                             f'got {labels.min()}..{labels.max()}')
+        return logistic(self._map_log_odds(score_logits(scores), labels))
