@@ -8,7 +8,7 @@ STAMP := $(VENV)/.focal_det-installed
 
 DEMO_WORK_DIR := work_dirs/retinanet_cbfl
 
-.PHONY: env demo compare test bench
+.PHONY: env demo compare test test-fast bench
 
 env: $(STAMP)
 
@@ -39,6 +39,11 @@ compare: env
 
 test: env
 	$(PY) -m pytest tests -q
+
+# Everything but the trainings, distributed runs and exports of trained
+# models (marked slow): under a minute.
+test-fast: env
+	$(PY) -m pytest tests -q -m "not slow"
 
 bench: env
 	$(PY) benchmarks/bench_losses.py

@@ -1,4 +1,4 @@
-r"""Theory of the dual focal loss: its value, normaliser and inverse map (numpy).
+r"""Theory of the dual focal loss: value, normaliser and inverse map (numpy).
 
 Per class, with score ``q = sigmoid(x)``, target ``y`` and error
 ``d = |y - q|``, true and false classes go through the same function::
