@@ -3,8 +3,10 @@ import glob
 import json
 import math
 import os.path as osp
+import warnings
 from typing import Dict, List, Optional
 
+from ..engine.checkpoint_files import recorded_checkpoint
 from .long_tail import REPORT_FILE_NAME
 from .report_writing import format_percent
 
@@ -24,12 +26,12 @@ def newest_run_file(work_dir: str, name: str) -> str:
 
 
 def last_checkpoint(work_dir: str) -> str:
-    """The checkpoint mmengine's ``last_checkpoint`` file points to."""
-    record = osp.join(work_dir, 'last_checkpoint')
-    if not osp.isfile(record):
+    """The checkpoint ``last_checkpoint`` names, resolved against ``work_dir``
+    as ``--resume`` resolves it (a copied work dir reads its own files)."""
+    path = recorded_checkpoint(work_dir, warnings.warn)
+    if path is None:
         raise FileNotFoundError(f'no checkpoint recorded in {work_dir}')
-    with open(record) as f:
-        return f.read().strip()
+    return path
 
 
 def latest_report(work_dir: str) -> dict:
