@@ -137,6 +137,7 @@ def _rank_worker(rank, port, out):
     dist.destroy_process_group()
 
 
+@pytest.mark.slow  # two processes
 def test_two_gloo_ranks_hold_identical_summed_statistics(tmp_path,
                                                          monkeypatch):
     monkeypatch.setenv('FOCAL_DET_COMPILE', '0')  # spawned: no recompiling

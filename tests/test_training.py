@@ -163,7 +163,7 @@ def test_counts_on_other_ranks_come_from_rank_zero(monkeypatch, tiny_root):
     monkeypatch.setattr(hook_module, 'broadcast_object_list',
                         receive_from_rank_zero)
     hook_module.ClassCountsHook().before_train(Runner)
-    assert model.class_counts.tolist() == list(range(1, 21))
+    assert model.class_balancing.class_counts.tolist() == list(range(1, 21))
 
 
 # --- the tools end to end ---------------------------------------------------------
