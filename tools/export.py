@@ -1,6 +1,6 @@
 """Export a detector: ``python tools/export.py CONFIG CHECKPOINT --format
 onnx|torchscript --out FILE [--shape H W] [--dynamic] [--opset N]
-[--verify [--verify-images IMG ...]]``.
+[--verify [--verify-images IMG ...]] [--cfg-options K=V ...]``.
 
 Writes FILE (the network: image in, per-level class logits and box deltas
 out) and FILE.json (everything ``focal_det.deploy.runtime`` needs to turn
@@ -12,7 +12,6 @@ import os.path as osp
 import sys
 
 import torch
-from mmengine.config import Config
 
 from focal_det.deploy.export import (DEFAULT_OPSET, MODEL_FORMATS,
                                      export_detector)
@@ -21,6 +20,7 @@ from focal_det.deploy.preprocess import load_image
 from focal_det.deploy.pytorch_model import CheckpointMismatchError
 from focal_det.deploy.verify import (ParityError, verification_images,
                                      verify_export)
+from focal_det.engine import ConfigOptionsAction, load_config
 
 
 def parse_args():
@@ -50,6 +50,10 @@ def parse_args():
                         'images of the input size)')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads (default 1)')
+    parser.add_argument('--cfg-options', nargs='+',
+                        action=ConfigOptionsAction,
+                        help='override config settings, key=value (e.g. '
+                        'model.test_cfg.score_calibration=FILE.json)')
     return parser.parse_args()
 
 
@@ -62,7 +66,8 @@ def main():
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
     try:
         metadata, detector = export_detector(
-            Config.fromfile(args.config), args.checkpoint, args.format,
+            load_config(args.config, args.cfg_options, 'none'),
+            args.checkpoint, args.format,
             args.out, tuple(args.shape) if args.shape else None,
             args.dynamic, args.opset)
         print(f'wrote {args.out} and {sidecar_path(args.out)} '

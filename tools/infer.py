@@ -46,7 +46,14 @@ def parse_args():
                         '(default: up to 512 px on the longer side)')
     parser.add_argument('--threads', type=int, default=1,
                         help='CPU threads (default 1)')
+    parser.add_argument('--cfg-options', nargs='+', metavar='KEY=VALUE',
+                        help='with CONFIG CHECKPOINT: override config '
+                        'settings, key=value (e.g. '
+                        'model.test_cfg.score_calibration=FILE.json)')
     args = parser.parse_args()
+    if args.model is not None and args.cfg_options:
+        parser.error('--cfg-options applies to CONFIG CHECKPOINT; an '
+                     'exported model carries its settings in its sidecar')
     if args.model is None and len(args.inputs) < 3:
         parser.error('give CONFIG CHECKPOINT IMAGE..., or --model FILE '
                      'IMAGE...')
@@ -60,16 +67,29 @@ def open_detector(args):
                 args.inputs)
     # Only this form needs torch and mmdet.
     import torch
-    from mmengine.config import Config
 
     from focal_det.deploy.pytorch_model import PytorchDetector
+    from focal_det.engine import load_config
     torch.set_num_threads(args.threads)
     config, checkpoint, *images = args.inputs
     for path in (config, checkpoint):
         if not osp.isfile(path):
             raise FileNotFoundError(f'file not found: {path}')
-    return (PytorchDetector(Config.fromfile(config), checkpoint,
-                            args.score_thr), images)
+    return (PytorchDetector(
+        load_config(config, parse_config_options(args.cfg_options), 'none'),
+        checkpoint, args.score_thr), images)
+
+
+def parse_config_options(items):
+    """``--cfg-options`` as mmengine reads them (kept as strings until the
+    config form is used: the exported form needs no mmengine)."""
+    if not items:
+        return None
+    from focal_det.engine import ConfigOptionsAction
+    parser = argparse.ArgumentParser(prog='tools/infer.py')
+    parser.add_argument('--cfg-options', nargs='+',
+                        action=ConfigOptionsAction)
+    return parser.parse_args(['--cfg-options', *items]).cfg_options
 
 
 #: What an IMAGE argument that is a folder expands to.

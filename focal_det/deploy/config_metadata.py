@@ -17,7 +17,9 @@ from mmdet.models.task_modules.prior_generators import AnchorGenerator
 from mmdet.registry import DATASETS
 from mmengine.config import Config
 
+from ..calibration import calibrator_to_dict
 from ..heads import recalibration_requested
+from ..heads.score_calibration import requested_score_calibrator
 from .metadata import METADATA_FORMAT_VERSION
 
 #: Name of the exported graph's image input.
@@ -271,6 +273,19 @@ def score_recalibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
                 alpha=alpha)
 
 
+def score_calibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
+    """The fitted calibrator ``test_cfg.score_calibration`` names, as its
+    JSON document (``None`` without one).
+
+    Raises:
+        ValueError: With ``recalibrate_scores`` too, or a file that does not
+            fit the head (see :func:`focal_det.heads.score_calibration.
+            requested_score_calibrator`).
+    """
+    calibrator = requested_score_calibrator(head.test_cfg, head.num_classes)
+    return None if calibrator is None else calibrator_to_dict(calibrator)
+
+
 def check_supported(detector) -> AnchorHead:
     """Refuse detectors whose post-processing the runtime does not know.
 
@@ -324,4 +339,5 @@ def runtime_metadata(cfg: Config, detector: SingleStageDetector,
         bbox_coder=bbox_coder_settings(head),
         test_cfg=postprocess_settings(head),
         class_names=class_names(cfg, checkpoint_meta, head.num_classes),
-        score_recalibration=score_recalibration(head))
+        score_recalibration=score_recalibration(head),
+        score_calibration=score_calibration(head))

@@ -172,6 +172,35 @@ def recalibration_transform(
     return recalibrate
 
 
+def calibration_transform(
+        calibration: Optional[Dict[str, Any]],
+        num_classes: int) -> Optional[LogitTransform]:
+    """The logit map of the sidecar's ``score_calibration`` entry.
+
+    Args:
+        calibration: ``None``, or a fitted calibrator's JSON document
+            (:func:`focal_det.calibration.calibrator_to_dict`, written by
+            ``tools/calibrate.py``).
+        num_classes: Classes of the model; a calibrator for another number
+            is refused.
+
+    Returns:
+        ``None``, or a function mapping (N, C) float32 logits to the float32
+        calibrated log-odds, in float64 as mmdet's head does.
+    """
+    if calibration is None:
+        return None
+    # Imported only here, numpy-only like the theory package.
+    from focal_det.calibration import calibrator_from_dict
+    calibrator = calibrator_from_dict(
+        calibration, "the sidecar's score_calibration", num_classes)
+
+    def calibrate(logits: np.ndarray) -> np.ndarray:
+        return calibrator.map_logits(logits).astype(np.float32)
+
+    return calibrate
+
+
 class ExportedDetector:
     """An exported model and its sidecar, from image to detections.
 
@@ -194,8 +223,12 @@ class ExportedDetector:
         self.class_names = self.metadata['class_names']
         self._run_network = open_backend(model_path, self.metadata,
                                          num_threads)
-        self._logit_transform = recalibration_transform(
-            self.metadata.get('score_recalibration'))
+        # Export refuses a model with both (the calibrator is fitted on
+        # raw scores).
+        self._logit_transform = calibration_transform(
+            self.metadata.get('score_calibration'),
+            len(self.class_names)) or recalibration_transform(
+                self.metadata.get('score_recalibration'))
 
     @property
     def network_shape(self) -> Optional[Tuple[int, int]]:

@@ -9,6 +9,8 @@ from mmengine.structures import InstanceData
 from torch import Tensor
 
 from ..theory.recalibration import recalibrated_log_odds
+from .score_calibration import (calibrate_level_logits,
+                                requested_score_calibrator)
 
 
 def recalibrate_logits(logits: Tensor, params: Dict[str, Any],
@@ -46,7 +48,10 @@ class RecalibratingRetinaHead(RetinaHead):
     (the inverse of the loss's focal-entropy minimiser; see
     :mod:`focal_det.theory.recalibration`). The parameters are read from
     the loss at prediction time, so they follow the loaded state (class
-    counts, a learnt gamma). Training, weights and checkpoints are those of
+    counts, a learnt gamma). With ``test_cfg.score_calibration=PATH`` the
+    logits go through a fitted calibrator instead
+    (:mod:`focal_det.heads.score_calibration`). Training, weights and
+    checkpoints are those of
     ``RetinaHead``; with the option off, predictions are too.
 
     Args:
@@ -95,6 +100,10 @@ class RecalibratingRetinaHead(RetinaHead):
                     params, class_axis=1).reshape(level.shape)
                 for level in cls_score_list
             ]
+        calibrator = requested_score_calibrator(cfg, self.cls_out_channels)
+        if calibrator is not None:
+            cls_score_list = calibrate_level_logits(cls_score_list,
+                                                    calibrator)
         return super()._predict_by_feat_single(cls_score_list, bbox_pred_list,
                                                score_factor_list, mlvl_priors,
                                                img_meta, cfg, rescale,

@@ -1,0 +1,192 @@
+"""A fitted calibrator applied by the detector head
+(``model.test_cfg.score_calibration``), tools/test.py, tools/infer.py,
+tools/export.py and the numpy runtime; tools/calibrate.py end to end. On the
+tiny randomly initialised model of tests/test_deploy.py."""
+import json
+import os.path as osp
+import pickle
+
+import numpy as np
+import pytest
+from mmengine.config import Config
+
+from focal_det.calibration import PlattCalibrator, save_calibrator
+from focal_det.deploy.export import export_detector
+from focal_det.deploy.metadata import read_metadata
+from focal_det.deploy.preprocess import load_image
+from focal_det.deploy.verify import verify_export
+from focal_det.heads.score_calibration import requested_score_calibrator
+from tests.test_deploy import (mmdet_pipeline_detections, run_tool,
+                               tiny_checkpoint, tiny_config_file)
+
+NUM_CLASSES = 20
+# Per class a slope from 0.5 to 1.5 around a fixed point at the test
+# config's score threshold 0.01: every score moves, but the same (anchor,
+# class) pairs pass the threshold, so the same detections come out.
+SLOPES = np.linspace(0.5, 1.5, NUM_CLASSES)
+BIASES = (1 - SLOPES) * np.log(0.01 / 0.99)
+
+
+def expected_scores(raw_scores, labels):
+    logits = np.log(raw_scores) - np.log1p(-raw_scores)
+    return 1 / (1 + np.exp(-(SLOPES[labels] * logits + BIASES[labels])))
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory, tiny_root):
+    tmp_path = tmp_path_factory.mktemp('calibration_apply')
+    cfg_path = tiny_config_file(tmp_path, tiny_root)
+    checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_path))
+    calibration = str(tmp_path / 'platt.json')
+    save_calibrator(PlattCalibrator(SLOPES, BIASES), calibration)
+    images = [osp.join(tiny_root, 'val', f'{i:06d}.png') for i in (1, 2, 3)]
+    return dict(cfg=cfg_path, checkpoint=checkpoint, calibration=calibration,
+                images=images, tmp=tmp_path)
+
+
+def calibrated_cfg(setup):
+    cfg = Config.fromfile(setup['cfg'])
+    cfg.merge_from_dict(
+        {'model.test_cfg.score_calibration': setup['calibration']})
+    return cfg
+
+
+def by_box(detections):
+    return {(tuple(np.round(box, 3)), int(label)): float(score)
+            for box, label, score in zip(detections.boxes, detections.labels,
+                                         detections.scores)}
+
+
+def test_head_maps_every_detection_score(setup):
+    from focal_det.deploy.pytorch_model import build_detector
+    raw_model, _ = build_detector(Config.fromfile(setup['cfg']),
+                                  setup['checkpoint'])
+    calibrated_model, _ = build_detector(calibrated_cfg(setup),
+                                         setup['checkpoint'])
+    raw = mmdet_pipeline_detections(setup['cfg'], raw_model, setup['images'])
+    calibrated = mmdet_pipeline_detections(setup['cfg'], calibrated_model,
+                                           setup['images'])
+    checked = 0
+    for raw_image, calibrated_image in zip(raw, calibrated):
+        mapped = by_box(calibrated_image)
+        for (box, label), score in by_box(raw_image).items():
+            expected = expected_scores(np.array([score]), np.array([label]))
+            assert mapped[(box, label)] == pytest.approx(expected[0],
+                                                         rel=1e-5)
+            checked += 1
+    assert checked > 10
+
+
+def test_export_writes_the_calibrator_and_the_runtime_matches_mmdet(setup):
+    path = str(setup['tmp'] / 'calibrated.onnx')
+    metadata, detector = export_detector(calibrated_cfg(setup),
+                                         setup['checkpoint'], 'onnx', path)
+    assert metadata['score_calibration']['method'] == 'platt'
+    assert metadata['score_calibration']['params']['biases'] == \
+        BIASES.tolist()
+    assert read_metadata(path)['score_calibration'] == \
+        metadata['score_calibration']
+    images = [(p, load_image(p)) for p in setup['images']]
+    report = verify_export(path, detector, images, num_threads=1)
+    assert report.ok, report.describe()
+    assert sum(r.num_detections[0] for r in report.inputs) > 10
+
+
+def test_export_tool_takes_the_option_and_verifies(setup):
+    out = str(setup['tmp'] / 'tool.onnx')
+    result = run_tool([
+        'tools/export.py', setup['cfg'], setup['checkpoint'], '--format',
+        'onnx', '--out', out, '--verify', '--verify-images',
+        *setup['images'], '--cfg-options',
+        f'model.test_cfg.score_calibration={setup["calibration"]}'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert read_metadata(out)['score_calibration']['method'] == 'platt'
+
+
+def test_infer_tool_applies_the_option(setup):
+    scores = {}
+    for name, options in (('raw', []), ('calibrated', [
+            '--cfg-options',
+            f'model.test_cfg.score_calibration={setup["calibration"]}'])):
+        out_dir = str(setup['tmp'] / f'infer_{name}')
+        result = run_tool(['tools/infer.py', setup['cfg'],
+                           setup['checkpoint'], setup['images'][0],
+                           *options, '--out-dir', out_dir])
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(osp.join(out_dir, 'detections.json')) as f:
+            (entry, ) = json.load(f)['images']
+        scores[name] = {(tuple(np.round(box, 2)), label): score
+                        for box, label, score in zip(
+                            entry['boxes'], entry['labels'],
+                            entry['scores'])}
+    assert scores['raw']
+    for (box, label), score in scores['raw'].items():
+        assert scores['calibrated'][(box, label)] == pytest.approx(
+            expected_scores(np.array([score]), np.array([label]))[0],
+            rel=1e-4)
+
+
+def test_test_tool_applies_the_option(setup):
+    results = {}
+    for name, options in (('raw', []), ('calibrated', [
+            f'model.test_cfg.score_calibration={setup["calibration"]}'])):
+        out = str(setup['tmp'] / f'{name}.pkl')
+        result = run_tool([
+            'tools/test.py', setup['cfg'], setup['checkpoint'], '--work-dir',
+            str(setup['tmp'] / f'test_{name}'), '--out', out,
+            '--cfg-options', 'test_dataloader.dataset.indices=4',
+            'test_evaluator.0.classwise=False', *options
+        ])
+        assert result.returncode == 0, result.stderr[-3000:]
+        with open(out, 'rb') as f:
+            results[name] = pickle.load(f)
+    checked = 0
+    for raw, calibrated in zip(results['raw'], results['calibrated']):
+        raw, calibrated = raw['pred_instances'], calibrated['pred_instances']
+        # The same detections (see SLOPES), each score mapped.
+        expected = expected_scores(raw['scores'].numpy(),
+                                   raw['labels'].numpy())
+        np.testing.assert_allclose(np.sort(calibrated['scores'].numpy()),
+                                   np.sort(expected), rtol=1e-5)
+        checked += len(expected)
+    assert checked > 10
+
+
+def test_calibrating_recalibrated_scores_is_refused(setup):
+    test_cfg = dict(score_calibration=setup['calibration'],
+                    recalibrate_scores=True)
+    with pytest.raises(ValueError, match='recalibrate_scores off'):
+        requested_score_calibrator(test_cfg, NUM_CLASSES)
+    with pytest.raises(ValueError, match='fitted for 20 classes.*has 10'):
+        requested_score_calibrator(
+            dict(score_calibration=setup['calibration']), 10)
+
+
+def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
+        setup, tmp_path, tiny_root):
+    # Scores around 0.4: enough detections above the D-ECE threshold.
+    cfg_path = tiny_config_file(tmp_path, tiny_root, loss='fl')
+    checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_path), -0.4)
+    args = ['tools/calibrate.py', cfg_path, checkpoint, '--method', 'platt',
+            '--cfg-options', 'test_dataloader.dataset.indices=10']
+    result = run_tool(args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    written = checkpoint[:-len('.pth')] + '.calibration.json'
+    with open(written) as f:
+        document = json.load(f)
+    assert document['method'] == 'platt'
+    info = document['info']
+    assert info['data'] == 'the embedded calib split'
+    assert info['ann_file'].endswith(osp.join('annotations', 'calib.json'))
+    assert info['matching'] == dict(iou_thr=0.5, score_thr=0.3, num_bins=10,
+                                    greedy_by_score=True, crowd='ignored')
+    assert info['loss_parameters'] == dict(kind='fl', gamma=2.0,
+                                           alpha=[0.25] * NUM_CLASSES)
+    assert set(info['cross_fitted_d_ece']) == {
+        'uncalibrated', 'platt', 'isotonic', 'focal_entropy'}
+    again = run_tool(args)
+    assert again.returncode == 1
+    assert 'exists' in again.stderr
+    with open(written) as f:
+        assert json.load(f) == document
