@@ -86,8 +86,7 @@ def calibration_data(cfg, args):
         raise ValueError('this config has no calibration split: give '
                          '--calib-ann-file/--calib-img-prefix (a held-out '
                          'part of train) or --cross-fit')
-    data_root = args.data_root or embedded['data_root']
-    if args.data_root is None:
+    if osp.normpath(data_root) == osp.normpath(embedded['data_root']):
         ensure_longtail_dataset(**embedded)
     ensure_calib_split(data_root)
     return (f'annotations/{CALIB_SPLIT}.json', f'{CALIB_SPLIT}/', data_root,
