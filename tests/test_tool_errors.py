@@ -55,6 +55,7 @@ def test_load_detector_refuses_another_number_of_classes(
         load_detector(Config.fromfile(cfg_20), checkpoint_10_classes)
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_test_tool_refuses_a_mismatched_checkpoint(cfg_20,
                                                    checkpoint_10_classes,
                                                    tmp_path):
@@ -68,6 +69,7 @@ def test_test_tool_refuses_a_mismatched_checkpoint(cfg_20,
     assert 'bbox_mAP' not in result.stdout + result.stderr
 
 
+@pytest.mark.slow  # a tool in a subprocess
 @pytest.mark.parametrize('tool', ['train --resume', 'test', 'export', 'infer'])
 def test_tools_name_a_garbage_checkpoint(tool, cfg_20, bad_checkpoints,
                                          tiny_root, tmp_path):
@@ -89,6 +91,7 @@ def test_tools_name_a_garbage_checkpoint(tool, cfg_20, bad_checkpoints,
         f'error: checkpoint {garbage} cannot be read')
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_train_names_a_work_dir_that_is_a_file_and_warns_on_unknown_keys(
         tmp_path):
     work_file = tmp_path / 'notes.txt'
@@ -105,6 +108,7 @@ def test_train_names_a_work_dir_that_is_a_file_and_warns_on_unknown_keys(
     assert work_file.read_text() == 'mine'
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_cfg_options_without_a_value_is_a_usage_error(tmp_path):
     result = run_tool(['tools/train.py', config_path('fl'), '--cfg-options',
                        'train_cfg.max_epochs'], check=False)
@@ -113,6 +117,7 @@ def test_cfg_options_without_a_value_is_a_usage_error(tmp_path):
             'write KEY=VALUE' in result.stderr)
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_second_training_into_a_live_work_dir_is_refused(tmp_path):
     with work_dir_held_by_another_process(tmp_path) as pid:
         # Should the lock fail, the data is missing: no training starts.
@@ -127,6 +132,7 @@ def test_second_training_into_a_live_work_dir_is_refused(tmp_path):
     lock_work_dir(str(tmp_path))  # free again once the holder died
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_infer_expands_folders_and_reports_unreadable_images(
         cfg_20, tmp_path, tiny_root):
     torch.manual_seed(0)
