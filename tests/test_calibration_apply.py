@@ -185,7 +185,8 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
     assert info['loss_parameters'] == dict(kind='fl', gamma=2.0,
                                            alpha=[0.25] * NUM_CLASSES)
     assert set(info['cross_fitted_d_ece']) == {
-        'uncalibrated', 'platt', 'isotonic', 'focal_entropy'}
+        'uncalibrated', 'platt', 'isotonic', 'platt_isotonic',
+        'focal_entropy'}
     again = run_tool(args)
     assert again.returncode == 1
     assert 'exists' in again.stderr

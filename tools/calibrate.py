@@ -1,5 +1,5 @@
 """Fit a score calibrator: ``python tools/calibrate.py CONFIG CHECKPOINT
-[--method platt|isotonic|focal_entropy|auto] [--out PATH]``.
+[--method platt|isotonic|platt_isotonic|focal_entropy|auto] [--out PATH]``.
 
 Runs the detector on calibration data, labels its detections with the D-ECE
 metric's rule (greedy by score, IoU >= 0.5, crowd regions ignored; D-ECE
@@ -25,10 +25,11 @@ import json
 import os.path as osp
 import sys
 
+from focal_det.calibration import FITTERS
 from focal_det.engine import (ConfigOptionsAction, load_config, load_detector,
                               run_reporting_errors)
 
-METHODS = ('platt', 'isotonic', 'focal_entropy')
+METHODS = tuple(FITTERS)
 
 
 def parse_args():
@@ -56,8 +57,10 @@ def parse_args():
                         'the data root)')
     parser.add_argument('--data-root', help="data root (default: the "
                         "config's test dataset's)")
-    parser.add_argument('--seed', type=int, default=0,
-                        help='seed of the image halves')
+    parser.add_argument('--seeds', type=int, nargs='+',
+                        default=[0, 1, 2, 3, 4],
+                        help='seeds of the random image halvings the '
+                        'cross-fitted D-ECE is averaged over')
     parser.add_argument('--cfg-options', nargs='+',
                         action=ConfigOptionsAction)
     args = parser.parse_args()
@@ -133,7 +136,7 @@ def main():
     print(f'{len(detections["scores"])} detections on '
           f'{len(set(detections["image_ids"].tolist()))} images of '
           f'{description}')
-    comparison = compare_methods(detections, METHODS, args.seed)
+    comparison = compare_methods(detections, METHODS, args.seeds)
     method = best_method(comparison) if args.method == 'auto' \
         else args.method
     calibrator = fit_calibrator(method, detections)

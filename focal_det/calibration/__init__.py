@@ -7,6 +7,7 @@ its AP, cannot change:
 * :mod:`.platt`: per-class slope and bias on the logit, shrunk toward a
   per-frequency-bucket and a global fit;
 * :mod:`.isotonic`: pool-adjacent-violators per frequency bucket;
+* :mod:`.platt_isotonic`: Platt per class, then one isotonic map;
 * :mod:`.focal_entropy_fit`: the focal-entropy inverse map
   (:mod:`focal_det.theory.focal`) with gamma and alpha fitted to the data.
 
@@ -22,18 +23,21 @@ from .io import (CALIBRATORS, calibrator_from_dict, calibrator_to_dict,
                  load_calibrator, save_calibrator)
 from .isotonic import IsotonicCalibrator, fit_isotonic
 from .platt import PlattCalibrator, fit_platt
+from .platt_isotonic import PlattIsotonicCalibrator, fit_platt_isotonic
 
 #: method name -> fit function(scores, labels, outcomes, num_classes,
 #: class_buckets).
 FITTERS = {
     PlattCalibrator.method: fit_platt,
     IsotonicCalibrator.method: fit_isotonic,
+    PlattIsotonicCalibrator.method: fit_platt_isotonic,
     FocalEntropyCalibrator.method: fit_focal_entropy,
 }
 
 __all__ = [
     'CALIBRATORS', 'FITTERS', 'FocalEntropyCalibrator', 'IsotonicCalibrator',
-    'PlattCalibrator', 'ScoreCalibrator', 'calibrator_from_dict',
-    'calibrator_to_dict', 'fit_focal_entropy', 'fit_isotonic', 'fit_platt',
-    'load_calibrator', 'save_calibrator'
+    'PlattCalibrator', 'PlattIsotonicCalibrator', 'ScoreCalibrator',
+    'calibrator_from_dict', 'calibrator_to_dict', 'fit_focal_entropy',
+    'fit_isotonic', 'fit_platt', 'fit_platt_isotonic', 'load_calibrator',
+    'save_calibrator'
 ]

@@ -8,7 +8,7 @@ Working on log-odds keeps scores near 0 and 1 apart (no saturation) and
 hands the detector head and the exported runtime logits, which is what
 they threshold and rank.
 """
-from typing import Any, Dict
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -16,6 +16,33 @@ from ..theory.focal import logistic
 
 #: Scores are clipped to [SCORE_EPS, 1 - SCORE_EPS] before the logit.
 SCORE_EPS = 1e-12
+
+
+def detection_arrays(scores, labels, outcomes, num_classes: int,
+                     class_buckets: Optional[Sequence[str]]) -> tuple:
+    """What every fit starts from: ``(logits, labels, outcomes, buckets)``.
+
+    Args:
+        scores, labels, outcomes: ``(n,)`` detections: scores, class
+            indices, 1 for a true positive and 0 for a false positive.
+        num_classes (int): Number of classes.
+        class_buckets (Sequence[str], optional): Frequency bucket of each
+            class; None puts all classes in one bucket, ``'all'``.
+
+    Returns:
+        tuple: float64 raw log-odds, int64 labels, float64 outcomes and
+        the list of buckets.
+
+    Raises:
+        ValueError: ``class_buckets`` is not one entry per class.
+    """
+    if class_buckets is None:
+        class_buckets = ['all'] * num_classes
+    if len(class_buckets) != num_classes:
+        raise ValueError(f'class_buckets has {len(class_buckets)} entries '
+                         f'for {num_classes} classes')
+    return (score_logits(scores), np.asarray(labels, dtype=np.int64),
+            np.asarray(outcomes, dtype=np.float64), list(class_buckets))
 
 
 def score_logits(scores) -> np.ndarray:
@@ -60,17 +87,8 @@ class ScoreCalibrator:
         raise NotImplementedError
 
     def log_odds(self, scores) -> np.ndarray:
-        """Calibrated log-odds of a score array with classes last.
-
-        Args:
-            scores: Sigmoid scores, shape ``(..., num_classes)``.
-
-        Returns:
-            np.ndarray: float64, same shape.
-
-        Raises:
-            ValueError: The last axis is not ``num_classes`` long.
-        """
+        """Calibrated log-odds of sigmoid scores ``(..., num_classes)``:
+        :meth:`map_logits` of their logits."""
         return self.map_logits(score_logits(scores))
 
     def map_logits(self, logits) -> np.ndarray:

@@ -3,7 +3,7 @@
 File format (``format`` names it, ``version`` 1)::
 
     {"format": "focal_det.score_calibration", "version": 1,
-     "method": "platt" | "isotonic" | "focal_entropy",
+     "method": "platt" | "isotonic" | "platt_isotonic" | "focal_entropy",
      "num_classes": C, "class_names": [...] or null,
      "params": {...the method's parameters...},
      "info": {...how it was fitted: data, detections, held-out D-ECE...}}
@@ -17,12 +17,14 @@ from .base import ScoreCalibrator
 from .focal_entropy_fit import FocalEntropyCalibrator
 from .isotonic import IsotonicCalibrator
 from .platt import PlattCalibrator
+from .platt_isotonic import PlattIsotonicCalibrator
 
 FILE_FORMAT = 'focal_det.score_calibration'
 FILE_VERSION = 1
 CALIBRATORS = {
     cls.method: cls
-    for cls in (PlattCalibrator, IsotonicCalibrator, FocalEntropyCalibrator)
+    for cls in (PlattCalibrator, IsotonicCalibrator, PlattIsotonicCalibrator,
+                FocalEntropyCalibrator)
 }
 
 

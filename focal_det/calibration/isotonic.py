@@ -20,7 +20,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import ScoreCalibrator, score_logits
+from .base import ScoreCalibrator, detection_arrays
 
 MIN_SLOPE = 0.05
 #: Laplace smoothing of a block's hit rate: (hits + 1/2) / (count + 1).
@@ -163,14 +163,8 @@ def fit_isotonic(scores, labels, outcomes, num_classes: int,
     Returns:
         IsotonicCalibrator: The fitted maps.
     """
-    x = score_logits(scores)
-    labels = np.asarray(labels, dtype=np.int64)
-    outcomes = np.asarray(outcomes, dtype=np.float64)
-    if class_buckets is None:
-        class_buckets = ['all'] * num_classes
-    if len(class_buckets) != num_classes:
-        raise ValueError(f'class_buckets has {len(class_buckets)} entries '
-                         f'for {num_classes} classes')
+    x, labels, outcomes, class_buckets = detection_arrays(
+        scores, labels, outcomes, num_classes, class_buckets)
     global_knots = isotonic_knots(x, outcomes)
     maps = [dict(x=global_knots[0], y=global_knots[1])]
     map_of_bucket = {}

@@ -19,7 +19,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import ScoreCalibrator, score_logits
+from .base import ScoreCalibrator, detection_arrays
 
 MIN_SLOPE = 1e-3
 IDENTITY = (1.0, 0.0)
@@ -130,14 +130,8 @@ def fit_platt(scores, labels, outcomes, num_classes: int,
     Returns:
         PlattCalibrator: The fitted maps.
     """
-    x = score_logits(scores)
-    labels = np.asarray(labels, dtype=np.int64)
-    y = np.asarray(outcomes, dtype=np.float64)
-    if class_buckets is None:
-        class_buckets = ['all'] * num_classes
-    if len(class_buckets) != num_classes:
-        raise ValueError(f'class_buckets has {len(class_buckets)} entries '
-                         f'for {num_classes} classes')
+    x, labels, y, class_buckets = detection_arrays(
+        scores, labels, outcomes, num_classes, class_buckets)
     global_fit = fit_penalised_logistic(x, y, IDENTITY, GLOBAL_PRIOR_STRENGTH)
     bucket_of_detection = np.asarray(class_buckets, dtype=object)[labels] \
         if len(labels) else np.zeros(0, dtype=object)
