@@ -1,37 +1,52 @@
-"""Calibration evidence for the trained FL / DFL / CB-FL detectors.
+"""Calibration evidence for trained detectors; writes docs/calibration.md.
 
-    python tools/analysis/calibration_report.py      # after tools/compare_losses.py
+    python tools/analysis/calibration_report.py [--work-root W] [--seed-dir S]
 
-For each comparison run (work_dirs/compare/<loss>), evaluates its last
-checkpoint with tools/test.py twice, with and without
-``model.test_cfg.recalibrate_scores``, and collects D-ECE, AP and the
-reliability diagrams; measures the curvature of CE vs FL(gamma) vs DFL at
-the FL checkpoint (tools/analysis/curvature.py); and writes
-docs/calibration.md with the focal-entropy figures
-(tools/analysis/focal_entropy.py).
+For each run (default: FL, DFL, EFL and CB-FL beta 0.99 with its ramp,
+``W/<name>/S``, the last checkpoint of each): fits score calibrators on the
+embedded dataset's ``calib`` split with tools/calibrate.py (the chosen one
+and every candidate), evaluates on val with raw, calibrated (each
+candidate) and, where the loss has one, ``recalibrate_scores`` (the loss's
+own inverse map) scores: AP and D-ECE overall and per frequency
+bucket, reliability diagrams into docs/figures; measures per-anchor
+calibration (tools/analysis/anchor_calibration.py), the curvature of CE vs
+FL(gamma) vs DFL (tools/analysis/curvature.py, cached in
+docs/figures/curvature.json) and draws the focal-entropy figures. Results
+of each run are cached under --cache-dir; --recompute measures again.
 """
 import argparse
 import glob
 import json
 import os
 import os.path as osp
-import shutil
 import subprocess
 import sys
 
-from focal_det.evaluation import (last_checkpoint, newest_run_file,
-                                  write_generated_doc)
-from focal_det.evaluation.calibration import (
-    DIAGRAM_FILE_NAME, REPORT_FILE_NAME as CALIBRATION_REPORT_FILE_NAME)
-from focal_det.evaluation.long_tail import (
-    REPORT_FILE_NAME as LONG_TAIL_REPORT_FILE_NAME)
-from focal_det.evaluation.report_writing import (format_number,
-                                                  format_percent)
-from focal_det.loss_names import CBFL, DFL, FL, display_name
+from mmengine.config import Config
+
+from focal_det.analysis.calibrated_scores import (bucket_table,
+                                                  candidate_table,
+                                                  cross_fit_table,
+                                                  evaluate_scores,
+                                                  focal_entropy_table,
+                                                  sampling_d_ece,
+                                                  summary_table)
+from focal_det.calibration import FITTERS
+from focal_det.evaluation import last_checkpoint, write_generated_doc
+from focal_det.evaluation.calibration.diagram import plot_reliability_diagram
+from focal_det.evaluation.report_writing import format_number
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-# The comparison runs of tools/compare_losses.py, in table order.
-LOSSES = (FL, DFL, CBFL)
+#: name -> config of the default runs, in table order.
+RUNS = {
+    'fl': 'configs/retinanet_fl.py',
+    'dfl': 'configs/retinanet_dfl.py',
+    'efl': 'configs/retinanet_efl.py',
+    'cbfl_beta099_ramp': 'configs/variants/retinanet_cbfl_beta099_ramp.py',
+}
+D_ECE_TARGET = 0.05
+#: Detection counts whose sampling-only D-ECE the report states.
+SAMPLING_FLOOR_COUNTS = (40, 90, 300, 600, 1000)
 
 
 def run(args):
@@ -39,26 +54,74 @@ def run(args):
     subprocess.run([sys.executable] + args, cwd=REPO, check=True)
 
 
-def evaluate(loss: str, checkpoint: str, work_dir: str, recalibrate: bool,
-             figures: str) -> dict:
-    """Test one checkpoint; return AP, D-ECE and the diagram's path."""
-    if not glob.glob(osp.join(work_dir, '*', CALIBRATION_REPORT_FILE_NAME)):
-        run([
-            'tools/test.py', f'configs/retinanet_{loss}.py', checkpoint,
-            '--work-dir', work_dir, '--cfg-options',
-            f'model.test_cfg.recalibrate_scores={recalibrate}'
-        ])
-    with open(newest_run_file(work_dir, CALIBRATION_REPORT_FILE_NAME)) as f:
-        calibration = json.load(f)
-    with open(newest_run_file(work_dir, LONG_TAIL_REPORT_FILE_NAME)) as f:
-        overall = json.load(f)['overall']
-    tag = 'recalibrated' if recalibrate else 'raw'
-    diagram = osp.join(figures, f'reliability_{loss}_{tag}.png')
-    shutil.copyfile(newest_run_file(work_dir, DIAGRAM_FILE_NAME), diagram)
-    return dict(d_ece=calibration['d_ece'],
-                detections=calibration['num_detections'],
-                ap=overall['bbox_mAP'], apr=overall['bbox_APr'],
-                diagram=osp.relpath(diagram, osp.dirname(figures)))
+def fitted_calibrator(config, checkpoint, data_root, path, method):
+    """Fit with tools/calibrate.py unless ``path`` exists; its document."""
+    if not osp.isfile(path):
+        run(['tools/calibrate.py', config, checkpoint, '--method', method,
+             '--out', path, '--data-root', data_root])
+    with open(path) as f:
+        return json.load(f)
+
+
+def measure_run(name, config, checkpoint, args):
+    """Everything the report needs about one model (cached as JSON)."""
+    cache = osp.join(args.cache_dir, name)
+    result_path = osp.join(cache, 'evaluation.json')
+    if osp.isfile(result_path) and not args.recompute:
+        with open(result_path) as f:
+            return json.load(f)
+    os.makedirs(cache, exist_ok=True)
+    chosen = fitted_calibrator(config, checkpoint, args.data_root,
+                               osp.join(cache, 'calibration.json'), 'auto')
+    info = chosen['info']
+    # Every candidate too (the chosen one refitted alike), to show on val
+    # what the choice on calib gave up or gained.
+    scorings = {'raw': None}
+    for method in FITTERS:
+        path = osp.join(cache, f'{method}.json')
+        fitted_calibrator(config, checkpoint, args.data_root, path, method)
+        scorings[method] = dict(score_calibration=path)
+    if info['loss_parameters'] is not None:
+        scorings['recalibrated'] = dict(recalibrate_scores=True)
+    cfg = Config.fromfile(osp.join(REPO, config))
+    evaluations = {
+        scoring: evaluate_scores(cfg, checkpoint, args.data_root,
+                                 osp.join(cache, scoring), test_cfg)
+        for scoring, test_cfg in scorings.items()
+    }
+    result = dict(name=name, config=config, checkpoint=checkpoint,
+                  method=chosen['method'],
+                  cross_fitted=info['cross_fitted_d_ece'],
+                  focal_entropy_fit=info['focal_entropy_fit'],
+                  loss_parameters=info['loss_parameters'],
+                  raw=evaluations['raw'],
+                  calibrated=evaluations[chosen['method']],
+                  focal_entropy=evaluations['focal_entropy'],
+                  recalibrated=evaluations.get('recalibrated'),
+                  candidates={m: evaluations[m] for m in FITTERS})
+    if info['loss_parameters'] is not None:
+        anchors = osp.join(cache, 'anchors.json')
+        run(['tools/analysis/anchor_calibration.py', config, checkpoint,
+             '--out', anchors])
+        with open(anchors) as f:
+            result['anchors'] = json.load(f)
+    with open(result_path, 'w') as f:
+        json.dump(result, f, indent=1)
+    return result
+
+
+def draw_diagrams(row, figures):
+    """Reliability diagrams of one model; their paths relative to docs/."""
+    paths = {}
+    for scoring in ('raw', 'calibrated', 'recalibrated'):
+        if row.get(scoring) is None:
+            continue
+        path = osp.join(figures, f"reliability_{row['name']}_{scoring}.png")
+        plot_reliability_diagram(row[scoring]['bins'],
+                                 row[scoring]['d_ece']['all']['d_ece'], 0.3,
+                                 path)
+        paths[scoring] = osp.relpath(path, osp.dirname(figures))
+    return paths
 
 
 def _hit_rate(bins, lower: float) -> str:
@@ -71,42 +134,39 @@ def _hit_rate(bins, lower: float) -> str:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--work-root', default='work_dirs/compare')
-    parser.add_argument('--losses', nargs='+', default=list(LOSSES))
+    parser.add_argument('--seed-dir', default='seed0',
+                        help='folder of the run inside W/<name>')
+    parser.add_argument('--runs', nargs='+', default=list(RUNS),
+                        choices=list(RUNS))
+    parser.add_argument('--data-root', default='data/longtail_synth',
+                        help='the embedded dataset the runs trained on; its '
+                        'calib split is added when missing')
+    parser.add_argument('--cache-dir', default='work_dirs/calibration_report')
+    parser.add_argument('--recompute', action='store_true',
+                        help='measure again even where results are cached')
     parser.add_argument('--out', default='docs/calibration.md')
     parser.add_argument('--curvature-batches', type=int, default=1)
     parser.add_argument('--recompute-curvature', action='store_true',
-                        help='measure the curvature again even if '
-                        'curvature.json exists (about 10 minutes)')
+                        help='measure the curvature again, at the FL run, '
+                        'even if curvature.json exists (about 10 minutes)')
     args = parser.parse_args()
     figures = osp.join(osp.dirname(args.out), 'figures')
     os.makedirs(figures, exist_ok=True)
-
     rows = []
-    for loss in args.losses:
-        checkpoint = last_checkpoint(osp.join(args.work_root, loss))
-        results = {
-            recalibrate: evaluate(
-                loss, checkpoint,
-                osp.join(args.work_root, 'calibration',
-                         f'{loss}_{"recalibrated" if recalibrate else "raw"}'),
-                recalibrate, figures)
-            for recalibrate in (False, True)
-        }
-        anchor_json = osp.join(args.work_root, 'calibration',
-                               f'{loss}_anchors.json')
-        run([
-            'tools/analysis/anchor_calibration.py',
-            f'configs/retinanet_{loss}.py', checkpoint, '--out', anchor_json
-        ])
-        with open(anchor_json) as f:
-            results['anchors'] = json.load(f)
-        rows.append((loss, results))
-
+    for name in args.runs:
+        run_dir = osp.join(args.work_root, name, args.seed_dir)
+        if not osp.isfile(osp.join(run_dir, 'run.json')):
+            sys.exit(f'error: {run_dir} has no run.json: the run has not '
+                     'finished')
+        row = measure_run(name, RUNS[name], last_checkpoint(run_dir), args)
+        row['diagrams'] = draw_diagrams(row, figures)
+        rows.append(row)
     curvature_json = osp.join(figures, 'curvature.json')
     if args.recompute_curvature or not osp.isfile(curvature_json):
+        fl_run = osp.join(args.work_root, 'fl', args.seed_dir)
         run([
-            'tools/analysis/curvature.py', 'configs/retinanet_fl.py',
-            last_checkpoint(osp.join(args.work_root, 'fl')), '--batches',
+            'tools/analysis/curvature.py', RUNS['fl'],
+            last_checkpoint(fl_run), '--batches',
             str(args.curvature_batches), '--out-dir', figures
         ])
     with open(curvature_json) as f:
@@ -117,34 +177,24 @@ def main():
 
 
 def write_report(args, rows, curvature, figures):
-    calibration_table = [
-        '| loss | D-ECE raw | D-ECE recalibrated | detections >= 0.3 raw '
-        '/ recal. | AP raw | AP recal. | APr raw | APr recal. |',
-        '|---|---|---|---|---|---|---|---|'
+    diagrams = [
+        f"| {row['name']} | " + ' | '.join(
+            f"![]({row['diagrams'][s]})" if s in row['diagrams'] else 'n/a'
+            for s in ('raw', 'calibrated', 'recalibrated')) + ' |'
+        for row in rows
     ]
-    diagrams = []
-    for loss, results in rows:
-        raw, recal = results[False], results[True]
-        calibration_table.append(
-            f"| {display_name(loss)} | {raw['d_ece']:.3f} | "
-            f"{recal['d_ece']:.3f} | "
-            f"{raw['detections']} / {recal['detections']} | "
-            f"{format_percent(raw['ap'])} | {format_percent(recal['ap'])} | "
-            f"{format_percent(raw['apr'])} | "
-            f"{format_percent(recal['apr'])} |")
-        diagrams.append(f"| {display_name(loss)} | ![]({raw['diagram']}) | "
-                        f"![]({recal['diagram']}) |")
     anchor_table = [
-        '| loss | anchor ECE, scores >= 0.1, raw | recalibrated | '
+        '| model | anchor ECE, scores >= 0.1, raw | recalibrated | '
         'hit rate of raw scores in [0.5, 0.55) | in [0.95, 1] |',
         '|---|---|---|---|---|'
     ]
-    for loss, results in rows:
-        anchors = results['anchors']
+    for row in rows:
+        anchors = row.get('anchors')
+        if anchors is None:
+            continue
         bins = anchors['raw']['bins']
         anchor_table.append(
-            f"| {display_name(loss)} | "
-            f"{anchors['raw']['ece_above_0_1']:.3f} | "
+            f"| {row['name']} | {anchors['raw']['ece_above_0_1']:.3f} | "
             f"{anchors['recalibrated']['ece_above_0_1']:.3f} | "
             f"{_hit_rate(bins, 0.5)} | {_hit_rate(bins, 0.95)} |")
     curvature_table = ['| loss at the FL checkpoint | loss value | top '
@@ -157,40 +207,91 @@ def write_report(args, rows, curvature, figures):
     figure_links = '\n'.join(
         f'![{osp.basename(p)}](figures/{osp.basename(p)})'
         for p in sorted(glob.glob(osp.join(figures, 'focal_entropy_*.png'))))
+    runs = ', '.join(f"`{row['name']}`" for row in rows)
+    floor = {n: sampling_d_ece(n) for n in SAMPLING_FLOOR_COUNTS}
     write_generated_doc(
         args.out,
         CALIBRATION_TEMPLATE.format(
-            calibration_table='\n'.join(calibration_table),
-            anchor_table='\n'.join(anchor_table),
+            runs=runs, work_root=args.work_root, seed_dir=args.seed_dir,
+            floor_counts=' / '.join(str(n) for n in floor),
+            floor_values=' / '.join(f'{v:.3f}' for v in floor.values()),
+            target=D_ECE_TARGET,
+            summary_table=summary_table(rows, D_ECE_TARGET),
+            bucket_table=bucket_table(rows),
+            cross_fit_table=cross_fit_table(rows, tuple(FITTERS)),
+            candidate_table=candidate_table(rows, tuple(FITTERS)),
+            focal_entropy_table=focal_entropy_table(rows),
             diagram_rows='\n'.join(diagrams),
+            anchor_table='\n'.join(anchor_table),
             curvature_table='\n'.join(curvature_table),
             focal_entropy_figures=figure_links))
 
 
 CALIBRATION_TEMPLATE = '''# Calibration and focal-loss theory, measured
 
-Made by `python tools/analysis/calibration_report.py` after
-`python tools/compare_losses.py` (RetinaNet, embedded long-tailed data,
-36 epochs per loss). The tables and figures are written by that command;
-the reading of them ("What the numbers say", below the hand-written
-marker) is added by hand and kept when the file is regenerated.
+Made by `python tools/analysis/calibration_report.py --work-root
+{work_root}` (RetinaNet on the embedded long-tailed data; runs {runs}, each
+`<name>/{seed_dir}` of the multi-seed comparison, its last checkpoint). The
+tables and figures are written by that command; the reading of them ("What
+the numbers say", below the hand-written marker) is added by hand and kept
+when the file is regenerated.
 
-## D-ECE before and after score recalibration
+D-ECE everywhere is the detection expected calibration error of Kueppers et
+al. (2020) as `DetectionCalibrationMetric` computes it: detections with
+score >= 0.3 in 10 equal-width confidence bins, each bin's precision
+(greedy matching by score, IoU >= 0.5, detections on crowd regions
+ignored) against its mean confidence, weighted by the bin's count. The
+count in brackets is the number of detections a D-ECE rests on: a
+perfectly calibrated detector measured on {floor_counts} detections
+(scores spread evenly over [0.3, 1]) shows a D-ECE of about
+{floor_values} from sampling alone.
 
-Detection expected calibration error (Kueppers et al. 2020): detections
-with score >= 0.3 in 10 equal-width confidence bins, precision of each bin
-(matched at IoU >= 0.5) against its mean confidence. *Recalibrated* maps
-each class score through the inverse of the loss's focal-entropy minimiser
-(`--cfg-options model.test_cfg.recalibrate_scores=True`; see
-`focal_det/analysis/recalibration.py`). AP is box AP (%) on the same
-validation split; the per-class ranking is unchanged, so AP only moves
-through the score threshold (0.01) and the per-image top-100.
+## Calibrated scores: calibrators fitted on the calib split
 
-{calibration_table}
+`python tools/calibrate.py CONFIG CHECKPOINT` runs the detector on the
+embedded dataset's `calib` split (220 images drawn like val from their own
+random streams; never trained or evaluated on), labels every detection
+(down to the model's score threshold 0.01) with the D-ECE metric's own
+matching, and fits the candidates: per-class Platt scaling shrunk toward
+its frequency bucket's and the global fit (`platt`), isotonic regression
+per bucket (`isotonic`), Platt followed by one isotonic map
+(`platt_isotonic`) and the focal-entropy inverse map with gamma and alpha
+fitted (`focal_entropy`). All are strictly increasing per class, so the
+ranking within a class is unchanged. `--method auto` picks the lowest
+D-ECE cross-fitted on the calib split (fit on one half of its images,
+measured on the other, both ways, averaged over 5 random halvings) and
+refits it on all of calib. Applied with
+`--cfg-options model.test_cfg.score_calibration=FILE` before the score
+threshold, top-k and NMS. Below, everything is measured on val.
 
-| loss | reliability, raw scores | reliability, recalibrated |
-|---|---|---|
+{summary_table}
+
+Per frequency bucket (rare / common / frequent by training images, as
+APr/APc/APf):
+
+{bucket_table}
+
+The candidates on the calib split (cross-fitted D-ECE, detections):
+
+{cross_fit_table}
+
+The same candidates on val (D-ECE, detections; not used for the choice):
+
+{candidate_table}
+
+| model | reliability, raw | calibrated | recalibrated (loss's own inverse map) |
+|---|---|---|---|
 {diagram_rows}
+
+## The focal-entropy inverse map: the loss's own parameters or fitted
+
+`model.test_cfg.recalibrate_scores=True` maps scores through the inverse of
+the trained loss's focal-entropy minimiser with the loss's own gamma and
+alpha (per class for CB-FL; DFL has its own inverse; EFL has none). The
+same family with gamma and alpha fitted on calib is the `focal_entropy`
+candidate above.
+
+{focal_entropy_table}
 
 ## Per-anchor calibration: the event the theory is about
 
@@ -198,21 +299,23 @@ through the score threshold (0.01) and the per-image top-100.
 validation anchor labelled by the head's own assigner (the training
 targets; ignored anchors left out), and each (anchor, class) sigmoid score
 compared with its label in 20 equal-width bins. Over all 35.6 million pairs
-the ECE is 2.0e-4 to 3.3e-4 for every model: almost all pairs are certain
-negatives. The table uses the pairs with score >= 0.1.
+the ECE is tiny for every model: almost all pairs are certain negatives.
+The table uses the pairs with score >= 0.1 (models with an inverse map).
 
 {anchor_table}
 
 ## Curvature: CE vs FL vs DFL
 
 `python tools/analysis/curvature.py configs/retinanet_fl.py CHECKPOINT`:
-the classification loss of one training batch (8 images) at the FL-trained
+the classification loss of one training batch (8 images) at FL-trained
 parameters (batch-norm frozen), with the head's loss swapped; top Hessian
 eigenvalue by power iteration on Hessian-vector products (at most 15 steps,
 through the fused kernel's closed-form second derivative) and Hutchinson's
 trace estimate (6 Rademacher samples, so the trace is good to a few tens of
-per cent). CE and FL use no alpha, so they differ only in
-gamma.
+per cent). CE and FL use no alpha, so they differ only in gamma. Cached in
+docs/figures/curvature.json: these values were measured at the 36-epoch FL
+checkpoint of the earlier comparison; `--recompute-curvature` measures them
+at this report's FL run.
 
 {curvature_table}
 
@@ -221,7 +324,7 @@ gamma.
 ## Focal-entropy minimiser
 
 `python tools/analysis/focal_entropy.py --out-dir docs/figures`; the
-derivations are in `focal_det/analysis/focal_entropy.py` and
+derivations are in `focal_det/theory/focal.py` and
 [focal_entropy.md](focal_entropy.md).
 
 {focal_entropy_figures}
