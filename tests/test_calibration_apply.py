@@ -192,3 +192,34 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
     assert 'exists' in again.stderr
     with open(written) as f:
         assert json.load(f) == document
+
+
+@pytest.mark.parametrize('data_options,description,ann_file', [
+    (['--cross-fit'], 'cross-fit on the test split', 'val.json'),
+    (['--calib-ann-file', 'annotations/calib.json', '--calib-img-prefix',
+      'calib/'], 'held-out annotations', 'calib.json'),
+], ids=['cross-fit', 'own-calibration-split'])
+def test_calibrate_tool_on_other_data(tmp_path, tiny_root, data_options,
+                                      description, ann_file):
+    cfg_path = tiny_config_file(tmp_path, tiny_root, loss='fl')
+    checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_path), -0.4)
+    out = str(tmp_path / 'calibration.json')
+    result = run_tool([
+        'tools/calibrate.py', cfg_path, checkpoint, '--method', 'isotonic',
+        '--out', out, *data_options, '--cfg-options',
+        'test_dataloader.dataset.indices=10'
+    ])
+    assert result.returncode == 0, result.stderr[-3000:]
+    with open(out) as f:
+        info = json.load(f)['info']
+    assert info['data'].startswith(description)
+    assert info['ann_file'] == osp.join(tiny_root, 'annotations', ann_file)
+    assert info['num_detections'] == 10 * 100  # max_per_img on 10 images
+
+
+def test_calibrate_tool_names_a_half_given_split(setup):
+    result = run_tool(['tools/calibrate.py', setup['cfg'],
+                       setup['checkpoint'], '--calib-ann-file', 'x.json'])
+    assert result.returncode == 2
+    assert '--calib-ann-file and --calib-img-prefix go together' in \
+        result.stderr
