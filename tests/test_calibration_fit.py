@@ -2,6 +2,7 @@
 miscalibration: they undo it, stay monotone, round-trip through JSON, and
 shrink classes with few detections toward their bucket."""
 import json
+import os
 
 import numpy as np
 import pytest
@@ -99,6 +100,7 @@ def test_json_round_trip_gives_the_same_scores(method, tmp_path):
                                  BUCKETS)
     path = str(tmp_path / 'calibration.json')
     save_calibrator(calibrator, path, ['a', 'b', 'c', 'd'], dict(note=1))
+    assert os.listdir(tmp_path) == ['calibration.json']  # no temporary left
     loaded = load_calibrator(path, num_classes=NUM_CLASSES)
     assert type(loaded) is type(calibrator)
     np.testing.assert_array_equal(loaded.calibrate(scores, labels),

@@ -11,6 +11,7 @@ File format (``format`` names it, ``version`` 1)::
 import json
 import os
 import os.path as osp
+import tempfile
 from typing import Any, Dict, Optional, Sequence
 
 from .base import ScoreCalibrator
@@ -97,12 +98,18 @@ def save_calibrator(calibrator: ScoreCalibrator, path: str,
                               'pass --overwrite')
     directory = osp.dirname(osp.abspath(path))
     os.makedirs(directory, exist_ok=True)
-    temporary = path + '.partial'
-    with open(temporary, 'w', encoding='utf-8') as file:
-        json.dump(calibrator_to_dict(calibrator, class_names, info), file,
-                  indent=1)
-        file.write('\n')
-    os.replace(temporary, path)
+    # Written under a fresh hidden name, then renamed: never half a file.
+    descriptor, temporary = tempfile.mkstemp(
+        prefix=f'.{osp.basename(path)}.', suffix='.partial', dir=directory)
+    try:
+        with os.fdopen(descriptor, 'w', encoding='utf-8') as file:
+            json.dump(calibrator_to_dict(calibrator, class_names, info),
+                      file, indent=1)
+            file.write('\n')
+        os.replace(temporary, path)
+    finally:
+        if osp.exists(temporary):
+            os.remove(temporary)
     return path
 
 
