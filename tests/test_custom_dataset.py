@@ -17,6 +17,11 @@ from tests.test_training import run_tool
 from tests.tiny_data import REPO
 
 TEMPLATE = osp.join(REPO, 'configs', 'custom', 'retinanet_cbfl_custom.py')
+# The same dataset section on the embedded data's small, CPU-sized model.
+SMALL_TEMPLATE = osp.join(REPO, 'configs', 'custom',
+                          'retinanet_cbfl_custom_small.py')
+TEMPLATES = pytest.mark.parametrize('template', [TEMPLATE, SMALL_TEMPLATE],
+                                    ids=['r50', 'small'])
 # Declared out of id order, no `frequency` field: mmdet labels classes in
 # the order of the file. Training images per class put them in LVIS's
 # buckets by count: > 100 frequent, 11-100 common, <= 10 rare.
@@ -103,9 +108,11 @@ def test_a_missing_file_is_named_with_the_folder(tmp_path, monkeypatch):
         Config.fromfile(TEMPLATE)
 
 
-def test_template_sizes_the_model_from_the_files(user_folder, monkeypatch):
+@TEMPLATES
+def test_template_sizes_the_model_from_the_files(user_folder, monkeypatch,
+                                                 template):
     monkeypatch.chdir(user_folder)
-    cfg = Config.fromfile(TEMPLATE)
+    cfg = Config.fromfile(template)
     head = MODELS.build(cfg.model).bbox_head
     assert head.num_classes == 3
     assert type(head.loss_cls).__name__ == 'ClassBalancedFocalLoss'
@@ -117,12 +124,13 @@ def test_template_sizes_the_model_from_the_files(user_folder, monkeypatch):
 
 
 @pytest.mark.slow
+@TEMPLATES
 def test_template_trains_and_evaluates_long_tail_and_calibration(
-        user_folder, tmp_path):
+        user_folder, tmp_path, template):
     work_dir, test_dir = str(tmp_path / 'train'), str(tmp_path / 'test')
     env = dict(OMP_NUM_THREADS='1')
     trained = run_tool(
-        [osp.join(REPO, 'tools', 'train.py'), TEMPLATE, '--work-dir',
+        [osp.join(REPO, 'tools', 'train.py'), template, '--work-dir',
          work_dir, '--cfg-options'] + SMALL_TRAINING +
         SMALL_TRAINING_BY_FORMAT['coco'], cwd=user_folder, env=env)
     assert ('class counts from the training set: 3 classes, '
@@ -135,7 +143,7 @@ def test_template_trains_and_evaluates_long_tail_and_calibration(
     assert counts == list(TRAIN_IMAGES_PER_CLASS.values())
     # D-ECE counts detections scoring >= 0.3 by default; a model trained
     # for two iterations scores about 0.01.
-    run_tool([osp.join(REPO, 'tools', 'test.py'), TEMPLATE, checkpoint,
+    run_tool([osp.join(REPO, 'tools', 'test.py'), template, checkpoint,
               '--work-dir', test_dir, '--cfg-options'] + SMALL_TEST +
              ['test_evaluator.1.score_thr=0.001'], cwd=user_folder, env=env)
     (report, ) = glob.glob(osp.join(test_dir, '*', 'long_tail_metrics.json'))

@@ -3,7 +3,7 @@
 Importing this package registers :class:`LongTailSynthDataset` in
 ``mmdet.registry.DATASETS``.
 """
-from .coco_format import coco_class_names
+from .coco_format import coco_class_names, own_coco_dataset
 from .frequency import lvis_frequency
 from .longtail_dataset import LongTailSynthDataset
 from .longtail_synth import (LONGTAIL_CLASSES, LONGTAIL_PALETTE,
@@ -14,5 +14,5 @@ __all__ = [
     'LongTailSynthDataset', 'LONGTAIL_CLASSES', 'LONGTAIL_PALETTE',
     'MIN_VAL_INSTANCES', 'generate_longtail_dataset',
     'ensure_longtail_dataset', 'longtail_train_counts', 'lvis_frequency',
-    'coco_class_names'
+    'coco_class_names', 'own_coco_dataset'
 ]

@@ -91,3 +91,46 @@ def _first_difference(expected: List[Tuple[int, str]],
         if want != got:
             return f'category {index} is {got} instead of {want}'
     return f'{len(found)} categories instead of {len(expected)}'
+
+
+def own_coco_dataset(data_root: str, train_ann_file: str, train_images: str,
+                     val_ann_file: str, val_images: str) -> dict:
+    """The dataset part of a config for a COCO-format dataset of one's own.
+
+    Both own-dataset bases (``configs/_base_/retinanet_custom.py``, R50 for
+    GPUs, and ``retinanet_custom_small.py``, the embedded data's small
+    RetinaNet for CPUs) merge what this returns into their model's config.
+
+    Args:
+        data_root (str): Folder of the dataset (with a trailing ``/``).
+        train_ann_file, val_ann_file (str): Annotation files under it.
+        train_images, val_images (str): Image folders under it.
+
+    Returns:
+        dict: ``classes`` (read with :func:`coco_class_names`),
+        ``train_dataloader``/``val_dataloader``/``test_dataloader``
+        overrides (``CocoDataset`` with those files and classes) and
+        ``val_evaluator``/``test_evaluator``: AP per frequency bucket (from
+        the categories' ``frequency`` field, else from training image counts
+        with LVIS's thresholds) and detection calibration (D-ECE).
+    """
+    classes = coco_class_names(data_root + train_ann_file,
+                               data_root + val_ann_file)
+
+    def loader(ann_file, images):
+        return dict(dataset=dict(type='CocoDataset', data_root=data_root,
+                                 ann_file=ann_file,
+                                 data_prefix=dict(img=images),
+                                 metainfo=dict(classes=classes)))
+
+    evaluator = [
+        dict(type='LongTailCocoMetric', ann_file=data_root + val_ann_file,
+             train_ann_file=data_root + train_ann_file, metric='bbox'),
+        dict(type='DetectionCalibrationMetric',
+             ann_file=data_root + val_ann_file)
+    ]
+    return dict(classes=classes,
+                train_dataloader=loader(train_ann_file, train_images),
+                val_dataloader=loader(val_ann_file, val_images),
+                test_dataloader=loader(val_ann_file, val_images),
+                val_evaluator=evaluator, test_evaluator=evaluator)
