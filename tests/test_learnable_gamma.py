@@ -80,3 +80,16 @@ def test_gamma_is_saved_with_the_model_and_reported():
         0.5 + 7.5 * torch.sigmoid(torch.tensor(1.0)).item())
     assert 'gamma=' in repr(restored)
     assert DualFocalLoss(gamma=3.0).gamma == 3.0
+
+
+def test_learnable_gamma_is_put_into_the_training_log_line():
+    import types
+
+    from focal_det.hooks import LossParameterLoggerHook
+    logged = {}
+    learnable = DualFocalLoss(gamma=1.5, learnable_gamma=True)
+    runner = types.SimpleNamespace(
+        model=torch.nn.Sequential(learnable, DualFocalLoss(gamma=1.5)),
+        message_hub=types.SimpleNamespace(update_scalar=logged.__setitem__))
+    LossParameterLoggerHook().after_train_iter(runner, 0)
+    assert logged == {'train/gamma': pytest.approx(1.5)}

@@ -24,13 +24,16 @@ import time
 from typing import Dict, List
 
 import torch
+from mmengine.config import Config
 
 from focal_det.analysis.seed_comparison import (mean_and_sd, paired_table,
                                                 per_class_mean_table,
                                                 per_seed_table,
                                                 plot_bucket_error_bars,
                                                 run_metrics, spread_table)
-from focal_det.evaluation import newest_run_file, write_generated_doc
+from focal_det.engine import load_detector
+from focal_det.evaluation import (last_checkpoint, newest_run_file,
+                                  write_generated_doc)
 from focal_det.loss_names import DETECTION_LOSSES, FL, display_name
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))
@@ -77,8 +80,13 @@ def train(config: str, seed: int, work_dir: str, epochs: int,
     return record
 
 
-def read_run(work_dir: str) -> dict:
-    """Metrics, per-class rows and the last logged loss parameters of a run."""
+def read_run(config: str, work_dir: str) -> dict:
+    """Metrics, per-class rows and the final loss parameters of a run.
+
+    The parameters are what the trained loss reports for the log line
+    (``logged_parameters``: DFL's learnt gamma, EFL's per-class gammas),
+    read from the final checkpoint.
+    """
     with open(newest_run_file(work_dir, 'long_tail_metrics.json')) as f:
         long_tail = json.load(f)
     try:
@@ -86,24 +94,20 @@ def read_run(work_dir: str) -> dict:
             calibration = json.load(f)
     except FileNotFoundError:
         calibration = None
-    logged = {}
-    with open(newest_run_file(work_dir, osp.join('vis_data',
-                                                 'scalars.json'))) as f:
-        for line in f:
-            entry = json.loads(line)
-            logged.update({k: v for k, v in entry.items()
-                           if k in ('gamma', 'efl_gamma_mean',
-                                    'efl_gamma_max')})
+    model, _ = load_detector(Config.fromfile(config), last_checkpoint(work_dir))
     return dict(metrics=run_metrics(long_tail, calibration),
-                per_class=long_tail['per_class']['bbox'], logged=logged)
+                per_class=long_tail['per_class']['bbox'],
+                parameters=model.bbox_head.loss_cls.logged_parameters())
 
 
 def parameter_note(runs: List[dict]) -> str:
-    """'learnt gamma 1.63 ± 0.05' for DFL, EFL's mean per-class gamma."""
+    """'learnt gamma 1.63 ± 0.05' for DFL, EFL's mean and largest class gamma."""
     notes = []
     for key, label in (('gamma', 'learnt gamma'),
-                       ('efl_gamma_mean', 'mean class gamma')):
-        values = [run['logged'][key] for run in runs if key in run['logged']]
+                       ('efl_gamma_mean', 'mean class gamma'),
+                       ('efl_gamma_max', 'largest class gamma')):
+        values = [run['parameters'][key] for run in runs
+                  if key in run['parameters']]
         if values:
             mean, sd = mean_and_sd(values)
             notes.append(f'{label} {mean:.2f}' +
@@ -155,7 +159,8 @@ def main():
     runs, per_class, notes, minutes = {}, {}, {}, {}
     for config in args.configs:
         name = display_name(run_name(config))
-        loaded = [read_run(work_dir[seed, config]) for seed in args.seeds]
+        loaded = [read_run(config, work_dir[seed, config])
+                  for seed in args.seeds]
         runs[name] = {seed: run['metrics']
                       for seed, run in zip(args.seeds, loaded)}
         per_class[name] = [run['per_class'] for run in loaded]

@@ -120,6 +120,10 @@ class DualFocalLoss(FocalFamilyLoss):
         """
         return dict(kind=DUAL_FOCAL_TERM, gamma=self.gamma, alpha=None)
 
+    def logged_parameters(self) -> Dict[str, float]:
+        """The learnable gamma, for the training log line."""
+        return dict(gamma=self.gamma) if self.learnable_gamma else {}
+
     def extra_repr(self) -> str:
         return (f'gamma={self.gamma:.4f}, learnable_gamma='
                 f'{self.learnable_gamma}, gamma_bounds={self.gamma_bounds}')
