@@ -199,7 +199,8 @@ def test_train_and_evaluate_end_to_end(trained_cbfl):
     assert len(metrics['per_class']['bbox']) == 20
     checkpoint = torch.load(osp.join(work_dir, 'epoch_3.pth'),
                             weights_only=False)
-    counts = checkpoint['state_dict']['bbox_head.loss_cls.class_counts']
+    counts = checkpoint['state_dict'][
+        'bbox_head.loss_cls.class_balancing.class_counts']
     with open(osp.join(Config.fromfile(cfg).data_root, 'annotations',
                        'train.json')) as f:
         expected = [c['instance_count'] for c in json.load(f)['categories']]
