@@ -43,5 +43,10 @@ TERM_KINDS = (FOCAL_TERM, DUAL_FOCAL_TERM)
 
 
 def display_name(kind: str) -> str:
-    """'FL', 'CB-FL', ... for a short name; unknown names are returned as is."""
-    return DISPLAY_NAMES.get(kind, kind)
+    """'FL', 'CB-FL', ... for a short name, 'CB-FL paper' for a variant
+    ``cbfl_paper``; unknown names are returned as they are."""
+    if kind in DISPLAY_NAMES:
+        return DISPLAY_NAMES[kind]
+    base, _, variant = kind.partition('_')
+    return f'{DISPLAY_NAMES[base]} {variant}' if base in DISPLAY_NAMES and \
+        variant else kind
