@@ -92,6 +92,7 @@ def test_export_writes_the_calibrator_and_the_runtime_matches_mmdet(setup):
     assert sum(r.num_detections[0] for r in report.inputs) > 10
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_export_tool_takes_the_option_and_verifies(setup):
     out = str(setup['tmp'] / 'tool.onnx')
     result = run_tool([
@@ -104,6 +105,7 @@ def test_export_tool_takes_the_option_and_verifies(setup):
     assert read_metadata(out)['score_calibration']['method'] == 'platt'
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_infer_tool_applies_the_option(setup):
     scores = {}
     for name, options in (('raw', []), ('calibrated', [
@@ -127,6 +129,7 @@ def test_infer_tool_applies_the_option(setup):
             rel=1e-4)
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_test_tool_applies_the_option(setup):
     results = {}
     for name, options in (('raw', []), ('calibrated', [
@@ -163,6 +166,7 @@ def test_calibrating_recalibrated_scores_is_refused(setup):
             dict(score_calibration=setup['calibration']), 10)
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
         setup, tmp_path, tiny_root):
     # Scores around 0.4: enough detections above the D-ECE threshold.
@@ -194,6 +198,7 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
         assert json.load(f) == document
 
 
+@pytest.mark.slow  # a tool in a subprocess
 @pytest.mark.parametrize('data_options,description,ann_file', [
     (['--cross-fit'], 'cross-fit on the test split', 'val.json'),
     (['--calib-ann-file', 'annotations/calib.json', '--calib-img-prefix',
@@ -217,6 +222,7 @@ def test_calibrate_tool_on_other_data(tmp_path, tiny_root, data_options,
     assert info['num_detections'] == 10 * 100  # max_per_img on 10 images
 
 
+@pytest.mark.slow  # a tool in a subprocess
 def test_calibrate_tool_names_a_half_given_split(setup):
     result = run_tool(['tools/calibrate.py', setup['cfg'],
                        setup['checkpoint'], '--calib-ann-file', 'x.json'])
