@@ -5,7 +5,7 @@ from typing import List
 from mmdet.datasets import CocoDataset
 from mmdet.registry import DATASETS
 
-from .longtail_synth import LONGTAIL_CLASSES, LONGTAIL_PALETTE
+from .longtail_drawing import LONGTAIL_CLASSES, LONGTAIL_PALETTE
 
 
 @DATASETS.register_module()

@@ -37,7 +37,8 @@ from mmdet.datasets import CocoDataset, LVISV1Dataset
 from PIL import Image
 
 from .frequency import lvis_frequency
-from .longtail_synth import default_object_size, draw_image, prepare_empty_dir
+from .longtail_drawing import draw_image
+from .longtail_synth import default_object_size, prepare_empty_dir
 
 COCO_IMAGE_URL = 'http://images.cocodataset.org/'
 # COCO 2017 numbers its 80 categories 1..90 without these ids.

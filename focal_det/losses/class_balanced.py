@@ -34,7 +34,8 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from .utils import check_choice, check_range, rows_class
+from ..validation import check_choice, check_range
+from .utils import rows_class
 
 NORMALIZATIONS = ('classes', 'instances')
 SCHEDULES = ('constant', 'ramp', 'deferred')

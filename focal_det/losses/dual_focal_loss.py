@@ -45,8 +45,8 @@ from mmdet.registry import MODELS
 from torch import Tensor, nn
 
 from ..loss_names import DUAL_FOCAL_TERM
+from ..validation import check_range
 from .base import FocalFamilyLoss
-from .utils import check_range
 
 
 @MODELS.register_module()

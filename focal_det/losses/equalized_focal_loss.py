@@ -38,8 +38,8 @@ from mmdet.registry import MODELS
 from mmengine.dist import all_reduce
 from torch import Tensor
 
+from ..validation import check_range
 from .base import FocalFamilyLoss
-from .utils import check_range
 
 # The reference's guard against a class without negative gradient.
 _RATIO_EPS = 1e-10

@@ -44,7 +44,7 @@ from typing import Optional, Tuple
 import torch
 from torch import Tensor
 
-from ..loss_names import DUAL_FOCAL_TERM, FOCAL_TERM, TERM_KINDS
+from ..loss_names import FOCAL_TERM, TERM_KINDS
 from .utils import compute_dtype
 
 # Below this margin softplus(m) ~ exp(m) underflows in fp32; the first-order

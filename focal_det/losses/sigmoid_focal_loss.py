@@ -6,8 +6,8 @@ from mmdet.registry import MODELS
 from torch import Tensor
 
 from ..loss_names import FOCAL_TERM
+from ..validation import check_range
 from .base import FocalFamilyLoss
-from .utils import check_range
 
 
 @MODELS.register_module()

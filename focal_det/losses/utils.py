@@ -1,9 +1,10 @@
-"""Argument checks and mmdet's weighting/reduction rules, shared by every loss."""
-import math
+"""mmdet's weighting/reduction rules and the loss-call checks, shared by every loss."""
 from typing import Optional, Tuple, Union
 
 import torch
 from torch import Tensor
+
+from ..validation import check_choice, check_range
 
 REDUCTIONS = ('none', 'mean', 'sum')
 # mmdet's weight_reduce_loss divides by (avg_factor + eps) with this eps.
@@ -13,32 +14,6 @@ _AVG_FACTOR_EPS = torch.finfo(torch.float32).eps
 def compute_dtype(tensor: Tensor) -> torch.dtype:
     """fp16/bf16/fp32 are computed in fp32; float64 stays float64 (gradcheck)."""
     return torch.float64 if tensor.dtype == torch.float64 else torch.float32
-
-
-def check_choice(owner: str, name: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f'{owner}: {name} must be one of {choices}, '
-                         f'got {value!r}')
-
-
-def check_range(owner: str,
-                name: str,
-                value,
-                low: float,
-                high: float = float('inf'),
-                low_open: bool = False,
-                high_open: bool = False) -> float:
-    """Return ``float(value)`` or raise a ValueError naming the parameter."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f'{owner}: {name} must be a number, got {value!r}')
-    value = float(value)
-    too_low = value <= low if low_open else value < low
-    too_high = value >= high if high_open else value > high
-    if too_low or too_high or not math.isfinite(value):
-        lo, hi = '(' if low_open else '[', ')' if high_open else ']'
-        raise ValueError(f'{owner}: {name} must lie in {lo}{low}, {high}{hi} '
-                         f'and be finite, got {value!r}')
-    return value
 
 
 def check_loss_args(owner: str, reduction: str, loss_weight) -> float:

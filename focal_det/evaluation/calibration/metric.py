@@ -56,6 +56,7 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 
+from ...validation import check_int, check_range
 from ..report_writing import (format_number, report_dir_or_warn,
                               write_json_report)
 from .binning import calibration_bins, expected_calibration_error
@@ -141,19 +142,12 @@ class DetectionCalibrationMetric(BaseMetric):
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
-        if not 0.0 <= score_thr < 1.0:
-            raise ValueError(
-                f'{type(self).__name__}: score_thr must be in [0, 1), got '
-                f'{score_thr!r}.')
-        if not 0.0 < iou_thr <= 1.0:
-            raise ValueError(
-                f'{type(self).__name__}: iou_thr must be in (0, 1], got '
-                f'{iou_thr!r}.')
-        if (isinstance(num_bins, bool) or not isinstance(num_bins, int)
-                or num_bins < 1):
-            raise ValueError(
-                f'{type(self).__name__}: num_bins must be an integer >= 1, '
-                f'got {num_bins!r}.')
+        owner = type(self).__name__
+        score_thr = check_range(owner, 'score_thr', score_thr, 0.0, 1.0,
+                                high_open=True)
+        iou_thr = check_range(owner, 'iou_thr', iou_thr, 0.0, 1.0,
+                              low_open=True)
+        num_bins = check_int(owner, 'num_bins', num_bins, 1)
         if not osp.isfile(ann_file):
             raise FileNotFoundError(
                 f'{type(self).__name__}: ann_file {ann_file!r} does not '
