@@ -3,7 +3,7 @@ from .cli import (ConfigOptionsAction, add_common_args, parse_common,
                   run_reporting_errors)
 from .detector_loading import (CheckpointMismatchError,
                                check_state_dict_matches, load_detector)
-from .distributed import DeviceAgnosticDDP
+from .distributed import DeviceAgnosticDDP, unwrap_model
 from .launch import (build_runner, enable_amp, enable_auto_scale_lr,
                      load_config, prepare_data, prepare_launcher,
                      refuse_to_overwrite_checkpoints, resolve_work_dir)
@@ -17,5 +17,5 @@ __all__ = [
     'latest_complete_checkpoint', 'load_config', 'load_detector',
     'lock_work_dir', 'parse_common', 'prepare_data', 'prepare_launcher',
     'refuse_to_overwrite_checkpoints', 'resolve_work_dir',
-    'run_reporting_errors'
+    'run_reporting_errors', 'unwrap_model'
 ]

@@ -1,8 +1,13 @@
-"""DistributedDataParallel that also runs on CPU (gloo)."""
-from mmengine.model import MMDistributedDataParallel
+"""DistributedDataParallel that also runs on CPU (gloo), and unwrapping."""
+from mmengine.model import MMDistributedDataParallel, is_model_wrapper
 # The runner looks wrappers up in mmengine's root registry (mmdet's child
 # registry finds it there too).
 from mmengine.registry import MODEL_WRAPPERS
+
+
+def unwrap_model(model):
+    """The model inside a DDP/FSDP wrapper, or the model itself."""
+    return model.module if is_model_wrapper(model) else model
 
 
 @MODEL_WRAPPERS.register_module()

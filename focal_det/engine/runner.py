@@ -17,7 +17,6 @@ checkpoints, and nowhere else:
   plainly when there is none and training starts from scratch.
 """
 from mmdet.registry import RUNNERS
-from mmengine.model import is_model_wrapper
 from mmengine.runner import Runner
 from mmengine.runner.checkpoint import (_load_checkpoint,
                                         _load_checkpoint_to_model)
@@ -25,6 +24,7 @@ from mmengine.runner.checkpoint import (_load_checkpoint,
 from ..checkpoint import checkpoint_state_dict, read_checkpoint
 from .checkpoint_files import latest_complete_checkpoint
 from .detector_loading import check_state_dict_matches
+from .distributed import unwrap_model
 
 
 @RUNNERS.register_module()
@@ -43,8 +43,7 @@ class FocalDetRunner(Runner):
         else:
             checkpoint = read_checkpoint(filename, map_location=map_location)
         self.call_hook('after_load_checkpoint', checkpoint=checkpoint)
-        model = self.model.module if is_model_wrapper(
-            self.model) else self.model
+        model = unwrap_model(self.model)
         if strict or self._strict_loading:
             check_state_dict_matches(
                 model, checkpoint_state_dict(checkpoint, filename), filename)

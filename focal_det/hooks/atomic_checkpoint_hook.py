@@ -5,11 +5,11 @@ import os.path as osp
 import torch
 from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
 from ..engine.checkpoint_files import (publish, remove_unfinished_writes,
                                        temporary_name, write_last_checkpoint)
+from ..engine.distributed import unwrap_model
 from .non_finite_loss_hook import (NonFiniteTrainingError,
                                    last_good_checkpoint_note)
 
@@ -79,8 +79,7 @@ class AtomicCheckpointHook(CheckpointHook):
 
     @staticmethod
     def _check_weights_are_finite(runner, step: int) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner.model)
         weights = {name: tensor for name, tensor in model.state_dict().items()
                    if tensor.is_floating_point()}
         finite = torch.stack([torch.isfinite(tensor).all()

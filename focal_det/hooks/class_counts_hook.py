@@ -6,7 +6,7 @@ from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
 from ..datasets.class_counts import count_instances_per_class
-from .loss_parameter_logger_hook import unwrap_model
+from ..engine.distributed import unwrap_model
 from ..losses.class_balanced import ClassBalancing, effective_number_weights
 
 

@@ -1,12 +1,8 @@
 """Log loss parameters that change during training with the losses."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
-
-def unwrap_model(model):
-    """The model inside a DDP/FSDP wrapper, or the model itself."""
-    return model.module if is_model_wrapper(model) else model
+from ..engine.distributed import unwrap_model
 
 
 @HOOKS.register_module()
@@ -25,8 +21,9 @@ class LossParameterLoggerHook(Hook):
 
     def after_train_iter(self, runner, batch_idx, data_batch=None,
                          outputs=None) -> None:
+        model = unwrap_model(runner.model)
         reports = [(name, module.logged_parameters())
-                   for name, module in unwrap_model(runner.model).named_modules()
+                   for name, module in model.named_modules()
                    if hasattr(module, 'logged_parameters')]
         reports = [(name, values) for name, values in reports if values]
         for name, values in reports:

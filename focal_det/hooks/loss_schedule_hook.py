@@ -2,7 +2,7 @@
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
-from .loss_parameter_logger_hook import unwrap_model
+from ..engine.distributed import unwrap_model
 
 
 @HOOKS.register_module()

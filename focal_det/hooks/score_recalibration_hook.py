@@ -1,8 +1,8 @@
 """Check and report score recalibration before evaluation."""
 from mmengine.hooks import Hook
-from mmengine.model import is_model_wrapper
 from mmdet.registry import HOOKS
 
+from ..engine.distributed import unwrap_model
 from ..heads import recalibration_requested
 
 
@@ -17,8 +17,7 @@ class ScoreRecalibrationHook(Hook):
     """
 
     def _report(self, runner) -> None:
-        model = runner.model.module if is_model_wrapper(
-            runner.model) else runner.model
+        model = unwrap_model(runner.model)
         head = getattr(model, 'bbox_head', None)
         if head is None or not recalibration_requested(head):
             return
