@@ -15,9 +15,7 @@ from typing import Any, Dict, Union
 
 import torch
 
-
-class UnreadableCheckpointError(ValueError):
-    """A file that is empty, truncated, or not a checkpoint."""
+from .errors import UnreadableCheckpointError
 
 
 def read_checkpoint(path: str,

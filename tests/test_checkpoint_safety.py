@@ -20,11 +20,11 @@ from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from torch import nn
 
 import focal_det  # noqa: F401
-from focal_det.engine import (FocalDetRunner, WorkDirBusyError, build_runner,
+from focal_det.engine import (FocalDetRunner, build_runner,
                               latest_complete_checkpoint, load_config,
                               lock_work_dir)
-from focal_det.hooks import (AtomicCheckpointHook, NonFiniteLossHook,
-                             NonFiniteTrainingError)
+from focal_det.errors import NonFiniteTrainingError, WorkDirBusyError
+from focal_det.hooks import AtomicCheckpointHook, NonFiniteLossHook
 from tests.tiny_data import REPO
 
 

@@ -6,7 +6,8 @@ import json
 import pytest
 from mmengine.config import Config
 
-from focal_det.datasets.validation import InvalidDataError, validate_dataset
+from focal_det.datasets.validation import validate_dataset
+from focal_det.errors import InvalidDataError
 from focal_det.engine import prepare_data
 
 IMAGES = [dict(id=i, file_name=f'{i}.png', width=100, height=80)

@@ -25,9 +25,9 @@ from focal_det.deploy.postprocess import (Detections, classwise_nms,
                                           decode_deltas, grid_anchors,
                                           postprocess)
 from focal_det.deploy.preprocess import load_image, prepare_image
-from focal_det.deploy.pytorch_model import (CheckpointMismatchError,
-                                            build_detector,
-                                            load_checkpoint_strictly)
+from focal_det.deploy.pytorch_model import build_detector
+from focal_det.engine.detector_loading import load_checkpoint_strictly
+from focal_det.errors import CheckpointMismatchError
 from focal_det.deploy.runtime import (ExportedDetector,
                                       recalibration_transform)
 from focal_det.deploy.verify import (BOX_TOLERANCE, SCORE_TOLERANCE,

@@ -8,10 +8,11 @@ import pytest
 import torch
 from mmengine.config import Config
 
-from focal_det.checkpoint import UnreadableCheckpointError, read_checkpoint
+from focal_det.checkpoint import read_checkpoint
 from focal_det.deploy.runtime import OnnxRuntimeBackend
-from focal_det.engine import (CheckpointMismatchError, load_detector,
-                              lock_work_dir)
+from focal_det.engine import load_detector, lock_work_dir
+from focal_det.errors import (CheckpointMismatchError,
+                              UnreadableCheckpointError)
 from tests.test_checkpoint_safety import work_dir_held_by_another_process
 from tests.test_deploy import tiny_checkpoint, tiny_config_file
 from tests.test_training import run_tool

@@ -17,10 +17,9 @@ from focal_det.deploy.export import (DEFAULT_OPSET, MODEL_FORMATS,
                                      export_detector)
 from focal_det.deploy.metadata import sidecar_path
 from focal_det.deploy.preprocess import load_image
-from focal_det.deploy.pytorch_model import CheckpointMismatchError
-from focal_det.deploy.verify import (ParityError, verification_images,
-                                     verify_export)
+from focal_det.deploy.verify import verification_images, verify_export
 from focal_det.engine import ConfigOptionsAction, load_config
+from focal_det.errors import CheckpointMismatchError, ParityError
 
 
 def parse_args():

@@ -9,11 +9,10 @@ File format (``format`` names it, ``version`` 1)::
      "info": {...how it was fitted: data, detections, held-out D-ECE...}}
 """
 import json
-import os
 import os.path as osp
-import tempfile
 from typing import Any, Dict, Optional, Sequence
 
+from ..atomic_files import write_json
 from .base import ScoreCalibrator
 from .focal_entropy_fit import FocalEntropyCalibrator
 from .isotonic import IsotonicCalibrator
@@ -93,24 +92,13 @@ def save_calibrator(calibrator: ScoreCalibrator, path: str,
     Raises:
         FileExistsError: ``path`` exists and ``overwrite`` is False.
     """
-    if osp.exists(path) and not overwrite:
-        raise FileExistsError(f'{path} exists; choose another --out or '
-                              'pass --overwrite')
-    directory = osp.dirname(osp.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    # Written under a fresh hidden name, then renamed: never half a file.
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f'.{osp.basename(path)}.', suffix='.partial', dir=directory)
+    document = calibrator_to_dict(calibrator, class_names, info)
     try:
-        with os.fdopen(descriptor, 'w', encoding='utf-8') as file:
-            json.dump(calibrator_to_dict(calibrator, class_names, info),
-                      file, indent=1)
-            file.write('\n')
-        os.replace(temporary, path)
-    finally:
-        if osp.exists(temporary):
-            os.remove(temporary)
-    return path
+        # Never half a file, and never one a user already has.
+        return write_json(path, document, overwrite=overwrite, indent=1)
+    except FileExistsError:
+        raise FileExistsError(f'{path} exists; choose another --out or '
+                              'pass --overwrite') from None
 
 
 def load_calibrator(path: str,

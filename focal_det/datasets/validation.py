@@ -20,12 +20,10 @@ import json
 import os.path as osp
 from typing import Callable, Dict, List
 
+from ..errors import InvalidDataError
+
 #: How many offending ids or files a message lists.
 SHOWN = 5
-
-
-class InvalidDataError(ValueError):
-    """Annotations or images that cannot be trained or evaluated on."""
 
 
 def read_annotation_file(path: str) -> dict:

@@ -4,11 +4,14 @@ An exported file holds only the network (image in, per-level class logits
 and box deltas out). Everything else the runtime needs — preprocessing,
 anchors, box decoding, post-processing thresholds, class names — is in
 ``<model file>.json``, written by :mod:`focal_det.deploy.export` and read by
-:mod:`focal_det.deploy.runtime`. Pure Python: no numpy, no torch.
+:mod:`focal_det.deploy.runtime`. Pure Python: no numpy, no torch. Written atomically
+(:mod:`focal_det.atomic_files`): a kill never leaves half a sidecar.
 """
 import json
 import os.path as osp
 from typing import Any, Dict
+
+from ..atomic_files import write_json
 
 #: Bumped whenever a key changes meaning, so an old runtime refuses a newer
 #: sidecar instead of misreading it.
@@ -37,11 +40,7 @@ def write_metadata(model_path: str, metadata: Dict[str, Any]) -> str:
     Returns:
         The path written.
     """
-    path = sidecar_path(model_path)
-    with open(path, 'w') as f:
-        json.dump(metadata, f, indent=2)
-        f.write('\n')
-    return path
+    return write_json(sidecar_path(model_path), metadata, indent=2)
 
 
 def read_metadata(model_path: str) -> Dict[str, Any]:

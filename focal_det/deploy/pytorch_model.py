@@ -15,11 +15,7 @@ from mmengine.config import Config
 from torch import nn
 
 import focal_det  # noqa: F401  (registers our modules)
-# CheckpointMismatchError and load_checkpoint_strictly are part of this
-# module's interface (tools/export.py, the tests).
-from ..engine.detector_loading import (CheckpointMismatchError,  # noqa: F401
-                                       load_checkpoint_strictly,
-                                       load_detector)
+from ..engine.detector_loading import load_detector
 from .config_metadata import runtime_metadata
 from .postprocess import Detections
 from .preprocess import PreparedImage, load_image, prepare_image

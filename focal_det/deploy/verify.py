@@ -17,6 +17,7 @@ from typing import List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from ..errors import ParityError
 from .postprocess import Detections
 from .pytorch_model import HeadOutputsNet, mmdet_detections
 from .runtime import ExportedDetector
@@ -24,10 +25,6 @@ from .runtime import ExportedDetector
 RAW_OUTPUT_TOLERANCE = 1e-4
 BOX_TOLERANCE = 1e-2  # pixels of the original image
 SCORE_TOLERANCE = 1e-4
-
-
-class ParityError(RuntimeError):
-    """The exported model does not reproduce PyTorch / mmdet."""
 
 
 @dataclass

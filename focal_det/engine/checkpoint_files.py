@@ -8,48 +8,19 @@ work dir resumes from its own files. The newest checkpoint that reads back
 whole is used; any other is reported by name.
 """
 import glob
-import os
 import os.path as osp
 import zipfile
-from typing import Callable, List, Optional
+from typing import Callable, Optional
+
+from ..atomic_files import atomic_write
 
 LAST_CHECKPOINT_RECORD = 'last_checkpoint'
-TEMPORARY_SUFFIX = '.tmp'
-
-
-def temporary_name(filename: str) -> str:
-    """Where ``filename`` is written before it is complete (hidden, and not
-    ``*.pth``, so nothing mistakes it for a checkpoint)."""
-    return f'.{filename}{TEMPORARY_SUFFIX}'
-
-
-def publish(temporary_path: str, final_path: str) -> None:
-    """Flush ``temporary_path`` to disk and rename it to ``final_path``."""
-    with open(temporary_path, 'rb') as f:
-        os.fsync(f.fileno())
-    os.replace(temporary_path, final_path)
-    directory = os.open(osp.dirname(osp.abspath(final_path)), os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
 
 
 def write_last_checkpoint(work_dir: str, checkpoint_path: str) -> None:
     """Record ``checkpoint_path`` (made absolute) atomically."""
-    record = osp.join(work_dir, LAST_CHECKPOINT_RECORD)
-    temporary = osp.join(work_dir, temporary_name(LAST_CHECKPOINT_RECORD))
-    with open(temporary, 'w') as f:
+    with atomic_write(osp.join(work_dir, LAST_CHECKPOINT_RECORD)) as f:
         f.write(osp.abspath(checkpoint_path))
-    publish(temporary, record)
-
-
-def remove_unfinished_writes(directory: str) -> List[str]:
-    """Delete the temporary files of saves that a kill interrupted."""
-    leftovers = glob.glob(osp.join(directory, '.*' + TEMPORARY_SUFFIX))
-    for path in leftovers:
-        os.remove(path)
-    return leftovers
 
 
 def unreadable_reason(path: str) -> Optional[str]:

@@ -6,6 +6,8 @@ from typing import Callable
 
 from mmengine.config import DictAction
 
+from ..errors import UserInputError
+
 
 class ConfigOptionsAction(DictAction):
     """mmengine's ``DictAction``; an item without ``=`` is a usage error."""
@@ -42,15 +44,8 @@ def run_reporting_errors(main: Callable[[], None]) -> None:
     training) gives its one-line message and exit status 1 instead of a
     traceback; any other exception is a bug and keeps its traceback.
     """
-    from ..checkpoint import UnreadableCheckpointError
-    from ..datasets.validation import InvalidDataError
-    from ..hooks.non_finite_loss_hook import NonFiniteTrainingError
-    from .detector_loading import CheckpointMismatchError
-    from .work_dir_lock import WorkDirBusyError
     try:
         main()
     except (FileNotFoundError, FileExistsError, NotADirectoryError,
-            UnreadableCheckpointError, CheckpointMismatchError,
-            InvalidDataError, NonFiniteTrainingError,
-            WorkDirBusyError) as error:
+            UserInputError) as error:
         sys.exit(f'error: {error}')

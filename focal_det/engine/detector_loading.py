@@ -12,10 +12,7 @@ from mmengine.config import Config
 from torch import nn
 
 from ..checkpoint import checkpoint_state_dict, read_checkpoint
-
-
-class CheckpointMismatchError(ValueError):
-    """A checkpoint whose weights do not fit the model of the config."""
+from ..errors import CheckpointMismatchError
 
 
 def _shape(tensor: torch.Tensor) -> Tuple[int, ...]:

@@ -12,14 +12,12 @@ import socket
 import time
 from typing import IO, Dict
 
+from ..errors import WorkDirBusyError
+
 LOCK_FILE_NAME = '.train.lock'
 
 # Work dir (real path) -> its open lock file, held until the process ends.
 _held_locks: Dict[str, IO[str]] = {}
-
-
-class WorkDirBusyError(RuntimeError):
-    """Another live training run holds the work dir."""
 
 
 def lock_work_dir(work_dir: str) -> None:

@@ -2,15 +2,15 @@
 how their values become strict JSON, and how a number that may be missing is
 printed in their tables.
 """
-import json
 import math
 import numbers
-import os
 import os.path as osp
 from typing import Any, Optional, Sequence
 
 import numpy as np
 from mmengine.logging import MMLogger
+
+from ..atomic_files import write_json
 
 
 def resolve_report_dir(save_dir: Optional[str]) -> Optional[str]:
@@ -90,11 +90,8 @@ def write_json_report(report: dict, directory: str, file_name: str) -> str:
     Returns:
         str: Path of the file written.
     """
-    os.makedirs(directory, exist_ok=True)
-    path = osp.join(directory, file_name)
-    with open(path, 'w', encoding='utf-8') as report_file:
-        json.dump(json_safe(report), report_file, indent=2, allow_nan=False)
-    return path
+    return write_json(osp.join(directory, file_name), json_safe(report),
+                      indent=2, allow_nan=False)
 
 
 def is_missing(value: Any) -> bool:

@@ -2,11 +2,11 @@ from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .class_counts_hook import ClassCountsHook, class_count_losses
 from .loss_parameter_logger_hook import LossParameterLoggerHook
 from .loss_schedule_hook import LossScheduleHook
-from .non_finite_loss_hook import NonFiniteLossHook, NonFiniteTrainingError
+from .non_finite_loss_hook import NonFiniteLossHook
 from .score_recalibration_hook import ScoreRecalibrationHook
 
 __all__ = [
-    'AtomicCheckpointHook', 'NonFiniteLossHook', 'NonFiniteTrainingError',
-    'ClassCountsHook', 'LossParameterLoggerHook', 'LossScheduleHook',
-    'ScoreRecalibrationHook', 'class_count_losses'
+    'AtomicCheckpointHook', 'NonFiniteLossHook', 'ClassCountsHook',
+    'LossParameterLoggerHook', 'LossScheduleHook', 'ScoreRecalibrationHook',
+    'class_count_losses'
 ]

@@ -7,8 +7,9 @@ from mmengine.dist import is_main_process
 from mmengine.hooks import CheckpointHook
 from mmdet.registry import HOOKS
 
-from ..engine.checkpoint_files import (publish, remove_unfinished_writes,
-                                       temporary_name, write_last_checkpoint)
+from ..atomic_files import (publish, remove_unfinished_writes,
+                            temporary_name)
+from ..engine.checkpoint_files import write_last_checkpoint
 from ..engine.distributed import unwrap_model
 from .non_finite_loss_hook import (NonFiniteTrainingError,
                                    last_good_checkpoint_note)

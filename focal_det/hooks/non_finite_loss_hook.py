@@ -5,9 +5,7 @@ import torch
 from mmengine.hooks import Hook
 from mmdet.registry import HOOKS
 
-
-class NonFiniteTrainingError(FloatingPointError):
-    """A loss term or a weight became NaN or infinite during training."""
+from ..errors import NonFiniteTrainingError
 
 
 def last_good_checkpoint_note(runner) -> str:
