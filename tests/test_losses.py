@@ -10,6 +10,7 @@ from mmdet.models.losses import FocalLoss
 from mmdet.registry import MODELS
 
 import focal_det  # noqa: F401
+from focal_det.loss_names import DETECTION_LOSSES, REGISTERED_NAMES
 from focal_det.losses import (ClassBalancedCrossEntropyLoss,
                               ClassBalancedFocalLoss, DualFocalLoss,
                               SigmoidFocalLoss, effective_number_weights)
@@ -45,11 +46,21 @@ def loss_and_grad(loss_fn, logits, *args, **kwargs):
 # --- registration --------------------------------------------------------
 
 
-def test_import_registers_the_four_losses_under_their_own_names():
-    for name in ('SigmoidFocalLoss', 'ClassBalancedFocalLoss',
-                 'ClassBalancedCrossEntropyLoss', 'DualFocalLoss'):
-        cls = MODELS.get(name)
-        assert cls is not None and cls.__module__.startswith('focal_det')
+def test_import_registers_every_loss_under_its_own_name():
+    expected = {
+        'SigmoidFocalLoss': 'focal_det.losses.sigmoid_focal_loss',
+        'ClassBalancedFocalLoss': 'focal_det.losses.class_balanced_focal_loss',
+        'ClassBalancedCrossEntropyLoss':
+        'focal_det.losses.class_balanced_ce_loss',
+        'DualFocalLoss': 'focal_det.losses.dual_focal_loss',
+        'EqualizedFocalLoss': 'focal_det.losses.equalized_focal_loss',
+    }
+    registered = {name: MODELS.get(name) for name in expected}
+    assert {name: getattr(cls, '__module__', None)
+            for name, cls in registered.items()} == expected
+    # Every config name of focal_det's vocabulary is registered.
+    assert {REGISTERED_NAMES[kind] for kind in DETECTION_LOSSES} <= set(
+        expected)
     assert MODELS.get('FocalLoss') is FocalLoss  # mmdet's own is untouched
 
 

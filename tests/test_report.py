@@ -3,9 +3,10 @@ import json
 
 import pytest
 
-from focal_det.evaluation import (last_checkpoint, latest_report,
-                                  newest_run_file, write_generated_doc)
-from focal_det.evaluation.report import HAND_WRITTEN_MARKER
+from focal_det.analysis.finished_runs import (HAND_WRITTEN_MARKER,
+                                              last_checkpoint, latest_report,
+                                              newest_run_file,
+                                              write_generated_doc)
 
 
 def test_regenerating_a_doc_keeps_its_hand_written_tail(tmp_path):

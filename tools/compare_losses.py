@@ -26,14 +26,15 @@ from typing import Dict, List
 import torch
 from mmengine.config import Config
 
+from focal_det.analysis.finished_runs import (last_checkpoint,
+                                              newest_run_file,
+                                              write_generated_doc)
 from focal_det.analysis.seed_comparison import (mean_and_sd, paired_table,
                                                 per_class_mean_table,
                                                 per_seed_table,
                                                 plot_bucket_error_bars,
                                                 run_metrics, spread_table)
 from focal_det.engine import load_detector
-from focal_det.evaluation import (last_checkpoint, newest_run_file,
-                                  write_generated_doc)
 from focal_det.loss_names import DETECTION_LOSSES, FL, display_name
 
 REPO = osp.dirname(osp.dirname(osp.abspath(__file__)))

@@ -5,7 +5,7 @@
 import argparse
 import os.path as osp
 
-from focal_det.evaluation import latest_report, summary_table
+from focal_det.analysis.finished_runs import latest_report, summary_table
 
 
 def main():

@@ -6,14 +6,13 @@ Importing this package registers ``LongTailCocoMetric``,
 by mmdet's ``LVISMetric``) run on numpy >= 1.24 (see :mod:`.lvis_compat`).
 
 ``long_tail/`` and ``calibration/`` hold the two metrics, ``report_writing``
-what their reports share, ``report`` reads finished runs' reports back.
+what their reports share (finished runs' reports are read back by
+:mod:`focal_det.analysis.finished_runs`).
 """
 from .calibration import DetectionCalibrationMetric
 from .long_tail import (REPORT_FILE_NAME, LongTailCocoMetric,
                         LongTailLVISMetric, count_train_images_per_category)
 from .lvis_compat import patch_lvis_numpy_aliases
-from .report import (last_checkpoint, latest_report, newest_run_file,
-                     plot_bucket_bars, summary_table, write_generated_doc)
 
 # lvis looks np.float up when an evaluation accumulates, so patching at
 # import time covers every LVIS evaluation run after `import focal_det`,
@@ -23,7 +22,5 @@ patch_lvis_numpy_aliases()
 __all__ = [
     'DetectionCalibrationMetric', 'LongTailCocoMetric', 'LongTailLVISMetric',
     'REPORT_FILE_NAME', 'count_train_images_per_category',
-    'patch_lvis_numpy_aliases', 'last_checkpoint', 'latest_report',
-    'newest_run_file', 'plot_bucket_bars', 'summary_table',
-    'write_generated_doc'
+    'patch_lvis_numpy_aliases'
 ]

@@ -32,7 +32,8 @@ from focal_det.analysis.calibrated_scores import (bucket_table,
                                                   sampling_d_ece,
                                                   summary_table)
 from focal_det.calibration import FITTERS
-from focal_det.evaluation import last_checkpoint, write_generated_doc
+from focal_det.analysis.finished_runs import (last_checkpoint,
+                                              write_generated_doc)
 from focal_det.evaluation.calibration.diagram import plot_reliability_diagram
 from focal_det.evaluation.report_writing import format_number
 

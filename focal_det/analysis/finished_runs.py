@@ -1,4 +1,10 @@
-"""Read the long-tail metrics of finished runs and present them."""
+"""Read what finished runs wrote (reports, checkpoints) and present it.
+
+Analysis, not evaluation: the metrics write the reports while a run
+evaluates; this reads them back afterwards for the tools that compare runs
+(``tools/summarize.py``, ``tools/compare_losses.py``, the calibration
+report).
+"""
 import glob
 import json
 import math
@@ -6,9 +12,10 @@ import os.path as osp
 import warnings
 from typing import Dict, List, Optional
 
+from ..atomic_files import atomic_write
 from ..engine.checkpoint_files import recorded_checkpoint
-from .long_tail import REPORT_FILE_NAME
-from .report_writing import format_percent
+from ..evaluation.long_tail import REPORT_FILE_NAME
+from ..evaluation.report_writing import format_percent
 
 # (column, key in the report's 'overall' section)
 SUMMARY_COLUMNS = (('AP', 'bbox_mAP'), ('AP50', 'bbox_mAP_50'),
@@ -55,7 +62,7 @@ def write_generated_doc(path: str, generated: str) -> None:
             old = f.read()
         if HAND_WRITTEN_MARKER in old:
             tail = '\n' + old[old.index(HAND_WRITTEN_MARKER):]
-    with open(path, 'w') as f:
+    with atomic_write(path) as f:
         f.write(generated.rstrip('\n') + '\n' + tail)
 
 
