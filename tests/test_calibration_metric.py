@@ -399,8 +399,9 @@ def test_match_detections_prefers_highest_iou_unmatched_box():
     gt_boxes = np.array([[0, 0, 10, 10], [3, 0, 13, 10]], dtype=float)
     boxes = np.array([[3, 0, 13, 10], [-3, 0, 7, 10], [50, 50, 60, 60]],
                      dtype=float)
-    outcomes = match_detections(boxes, np.array([0.9, 0.8, 0.7]), gt_boxes,
-                                np.zeros(2, dtype=bool), iou_thr=0.5)
+    outcomes, _ = match_detections(boxes, np.array([0.9, 0.8, 0.7]),
+                                   gt_boxes, np.zeros(2, dtype=bool),
+                                   iou_thr=0.5)
     assert outcomes.tolist() == [1, 1, 0]
 
 
@@ -475,7 +476,10 @@ def test_built_from_registry_with_prefix(ann_file, tmp_path):
 
     results = evaluate(metric, detections)
 
-    assert set(results) == {'val_calib/d_ece', 'val_calib/num_detections'}
+    assert set(results) == {
+        'val_calib/d_ece', 'val_calib/num_detections', 'val_calib/laece0',
+        'val_calib/num_detections_laece0'
+    }
 
 
 def test_report_goes_beside_log_file_by_default(ann_file, tmp_path,
