@@ -106,17 +106,19 @@ def fixed_set_laece(raw_scores: np.ndarray, calibrated_scores: np.ndarray,
         num_bins (int): LaECE bins. Defaults to 25.
 
     Returns:
-        dict: ``num_detections`` (the set), ``laece_raw`` and
-        ``laece_calibrated``.
+        dict: ``num_detections`` (the set, classes without objects left
+        out), ``laece_raw`` and ``laece_calibrated``.
     """
     in_set = above_thresholds(raw_scores, labels, thresholds)
     labels = np.asarray(labels)[in_set]
     ious = np.asarray(ious)[in_set]
     hits = np.asarray(is_true_positive)[in_set]
-    result = dict(num_detections=int(in_set.sum()))
+    result = {}
     for name, scores in (('raw', raw_scores),
                          ('calibrated', calibrated_scores)):
-        result[f'laece_{name}'] = localisation_aware_ece(
-            np.asarray(scores)[in_set], labels, ious, hits, num_ground_truth,
-            num_bins)['laece']
+        laece = localisation_aware_ece(np.asarray(scores)[in_set], labels,
+                                       ious, hits, num_ground_truth,
+                                       num_bins)
+        result[f'laece_{name}'] = laece['laece']
+    result['num_detections'] = laece['num_detections']
     return result
