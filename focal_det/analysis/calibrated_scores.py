@@ -63,7 +63,9 @@ def evaluate_scores(cfg: Config, checkpoint: str, data_root: str,
     scores, outcomes = detections['scores'][keep], hits(detections)[keep]
     kept = scores >= D_ECE_SCORE_THR
     result = dict(
-        ap={key: float(detections['metrics'][f'coco/{key}'])
+        # A run without any detection (every score mapped under the
+        # threshold) gets no COCO results at all: its AP is 0.
+        ap={key: float(detections['metrics'].get(f'coco/{key}', 0.0))
             for key in AP_KEYS},
         d_ece=d_ece_by_bucket(scores, detections['labels'][keep], outcomes,
                               detections['class_buckets']),

@@ -97,7 +97,7 @@ def calibration_measures(detections: Dict[str, np.ndarray],
     Args:
         detections (dict): ``(n,)`` arrays of every detection (down to the
             model's own score threshold): ``scores`` (as received, raw
-            when ``calibrated_scores`` is given), ``labels``, ``outcomes``
+            when a calibrator is given), ``labels``, ``outcomes``
             (:data:`.matching.TRUE_POSITIVE` / ``FALSE_POSITIVE`` /
             ``DROPPED`` at the D-ECE's IoU threshold), ``laece_outcomes``
             and ``laece_ious`` (the same at ``tau = 0``).
@@ -114,7 +114,7 @@ def calibration_measures(detections: Dict[str, np.ndarray],
 
     Returns:
         tuple: the metric values (``laece0``, ``num_detections_laece0``;
-        with calibrated scores also ``laece0_calibrated``,
+        with a calibrator also ``laece0_calibrated``,
         ``d_ece_calibrated_fixed``, ``d_ece_calibrated_thresholded``,
         ``num_detections_calibrated_thresholded``) and a report dict with
         the thresholds and the fixed-set bins.
