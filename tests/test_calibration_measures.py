@@ -1,5 +1,6 @@
 """Calibration measures on per-detection arrays: fixed-set D-ECE, LaECE_0,
-LRP-optimal thresholds, matching at tau = 0, image bootstrap.
+LRP-optimal thresholds, matching at tau = 0, the image bootstrap's
+resampled values.
 
 Every expected value is worked out by hand in the test (the bins and gaps
 are written next to it), or, for LaECE_0 on random detections, comes from
@@ -12,7 +13,10 @@ import math
 import numpy as np
 import pytest
 
-from focal_det.analysis.bootstrap import bootstrap_interval, image_resamples
+from focal_det.analysis.bootstrap import (image_draw_counts,
+                                         percentile_interval)
+from focal_det.analysis.fixed_set_evaluation import (fixed_d_ece_resamples,
+                                                     laece_resamples)
 from focal_det.evaluation.calibration import (calibration_bins,
                                               expected_calibration_error,
                                               fixed_set_d_ece,
@@ -207,18 +211,60 @@ def test_matching_at_tau_zero_needs_an_overlap_and_reports_the_iou():
     assert outcomes.tolist() == [0, 0]
 
 
-def test_image_bootstrap_resamples_whole_images():
-    image_ids = np.array([5, 5, 7, 9, 9, 9])
-    for indices, drawn in image_resamples(image_ids, [5, 7, 9, 11], 20):
-        assert len(drawn) == 4
-        expected = sum(int((image_ids == i).sum()) for i in drawn)
-        assert len(indices) == expected
-        assert sorted(image_ids[indices].tolist()) == sorted(
-            i for i in drawn.tolist() for _ in range(int(
-                (image_ids == i).sum())))
-    # The mean of a per-image constant: images of value 0 and 1, equally
-    # many, so the interval is wide around 0.5 and inside [0, 1].
+def test_image_draws_are_whole_images_and_the_interval_is_central():
+    counts = image_draw_counts(4, 50, seed=1)
+    assert counts.shape == (50, 4) and np.all(counts.sum(axis=1) == 4)
+    # The mean of per-image values 0 and 1, 50 images each: a 95 %
+    # interval around 0.5 of half-width about 2 * 0.5 / sqrt(100).
     values = np.repeat([0.0, 1.0], 50)
-    interval = bootstrap_interval(lambda idx, _: values[idx].mean(),
-                                  np.arange(100), np.arange(100), 500)
-    assert 0.35 < interval['low'] < 0.5 < interval['high'] < 0.65
+    draws = image_draw_counts(100, 2000, seed=0)
+    interval = percentile_interval(draws @ values / 100)
+    assert 0.38 < interval['low'] < 0.44 and 0.56 < interval['high'] < 0.62
+
+
+def detections_of_images():
+    """Three images of a made-up detector: scores, labels, outcomes at
+    IoU 0.5 and at tau = 0 with IoUs, per-image objects."""
+    rng = np.random.default_rng(5)
+    n = 600
+    image_ids = rng.choice([4, 8, 15], n)
+    scores = rng.uniform(0.01, 1.0, n)
+    hit = rng.uniform(size=n) < scores
+    return dict(
+        scores=scores, labels=rng.integers(0, 3, n), image_ids=image_ids,
+        outcomes=hit.astype(np.int64),
+        laece_outcomes=(hit | (rng.uniform(size=n) < 0.2)).astype(np.int64),
+        laece_ious=rng.uniform(0.05, 1.0, n), class_buckets=None,
+        num_ground_truth=np.array([90, 80, 0]),
+        image_num_ground_truth={4: np.array([30, 20, 0]),
+                                8: np.array([30, 30, 0]),
+                                15: np.array([30, 30, 0])})
+
+
+@pytest.mark.parametrize('draws', [[1, 1, 1], [2, 0, 1], [0, 3, 0]])
+def test_resampled_sums_give_the_functions_values(draws):
+    # A resample drawing image 4 twice is the detections of image 4
+    # twice: the interval's values must be the metric functions' values
+    # on exactly those detections.
+    detections = detections_of_images()
+    calibrated = np.clip(detections['scores'] * 0.7 + 0.05, 0, 1)
+    thresholds = np.array([0.4, np.nan, 0.2])
+    images = sorted(detections['image_num_ground_truth'])
+    copies = [np.flatnonzero(detections['image_ids'] == image)
+              for image, count in zip(images, draws) for _ in range(count)]
+    chosen = np.concatenate(copies)
+    tp0 = detections['laece_outcomes'][chosen] == 1
+    expected_d_ece = fixed_set_d_ece(
+        detections['scores'][chosen], calibrated[chosen],
+        detections['outcomes'][chosen] == 1)['d_ece_calibrated']
+    num_gt = sum(count * detections['image_num_ground_truth'][image]
+                 for image, count in zip(images, draws))
+    expected_laece = fixed_set_laece(
+        detections['scores'][chosen], calibrated[chosen],
+        detections['labels'][chosen], detections['laece_ious'][chosen], tp0,
+        num_gt, thresholds)['laece_calibrated']
+    counts = np.array([draws], dtype=np.float64)
+    assert fixed_d_ece_resamples(detections, calibrated, counts)[0] == \
+        pytest.approx(expected_d_ece, abs=1e-12)
+    assert laece_resamples(detections, calibrated, thresholds, counts)[0] \
+        == pytest.approx(expected_laece, abs=1e-12)

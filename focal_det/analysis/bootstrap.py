@@ -6,69 +6,94 @@ many images as there are, with replacement, keep every detection of each
 draw (an image drawn twice counts twice, its objects too), and measure
 again. The 2.5 and 97.5 percentiles of the repeats give a 95 % interval of
 the number measured on these images.
+
+A binned calibration error is a function of per-bin sums (detections,
+summed confidence, summed outcome), and a resample's sums are the images'
+sums weighted by how often each image was drawn. So every resample is one
+matrix product of the draw counts with per-image sums
+(:func:`per_image_bin_sums`), not a new pass over the detections.
 """
-from typing import Callable, Dict, Sequence
+from typing import Dict
 
 import numpy as np
 
 
-def image_resamples(image_ids: np.ndarray, images: Sequence[int],
-                    num_resamples: int = 1000, seed: int = 0):
-    """Yield resamples of the detections drawn image by image.
+def image_draw_counts(num_images: int, num_resamples: int = 1000,
+                      seed: int = 0) -> np.ndarray:
+    """How often each image is drawn in each resample.
 
     Args:
-        image_ids (np.ndarray): ``(n,)`` image id of each detection.
-        images (Sequence[int]): All images measured (an image without
-            detections can still be drawn: its objects count as missed).
+        num_images (int): Images measured (an image without detections
+            can be drawn too: its objects count as missed).
         num_resamples (int): Number of resamples. Defaults to 1000.
         seed (int): Seed of the draws. Defaults to 0.
 
-    Yields:
-        tuple: ``(indices, drawn)``: the detections' indices (an index
-        repeats when its image is drawn more than once) and the drawn
-        image ids, both numpy arrays.
+    Returns:
+        np.ndarray: ``(num_resamples, num_images)`` int64 counts, each row
+        summing to ``num_images``.
     """
-    images = np.asarray(images, dtype=np.int64)
-    image_ids = np.asarray(image_ids, dtype=np.int64)
-    order = np.argsort(image_ids, kind='mergesort')
-    starts = np.searchsorted(image_ids[order], images, side='left')
-    ends = np.searchsorted(image_ids[order], images, side='right')
     rng = np.random.default_rng(seed)
-    for _ in range(num_resamples):
-        drawn = rng.integers(0, len(images), len(images))
-        indices = np.concatenate([np.zeros(0, np.int64)] + [
-            order[starts[i]:ends[i]] for i in drawn
-        ])
-        yield indices, images[drawn]
+    drawn = rng.integers(0, num_images, (num_resamples, num_images))
+    counts = np.zeros((num_resamples, num_images), dtype=np.int64)
+    np.add.at(counts, (np.arange(num_resamples)[:, None], drawn), 1)
+    return counts
 
 
-def bootstrap_interval(statistic: Callable[[np.ndarray, np.ndarray], float],
-                       image_ids: np.ndarray, images: Sequence[int],
-                       num_resamples: int = 1000, seed: int = 0,
-                       level: float = 0.95) -> Dict[str, float]:
-    """Percentile interval of ``statistic`` over image resamples.
+def per_image_bin_sums(image_index: np.ndarray, cell: np.ndarray,
+                       confidences: np.ndarray, outcomes: np.ndarray,
+                       num_images: int, num_cells: int) -> np.ndarray:
+    """Per image and cell (a bin, or a class's bin): detections, summed
+    confidence, summed outcome.
 
     Args:
-        statistic (callable): ``statistic(indices, drawn_images)`` -> the
-            number measured on the detections at ``indices`` of the drawn
-            images (see :func:`image_resamples`).
-        image_ids, images, num_resamples, seed: As for
-            :func:`image_resamples`.
-        level (float): Coverage of the interval. Defaults to 0.95.
+        image_index (np.ndarray): ``(n,)`` each detection's image, in
+            ``[0, num_images)``.
+        cell (np.ndarray): ``(n,)`` each detection's cell, in
+            ``[0, num_cells)``.
+        confidences (np.ndarray): ``(n,)`` its confidence.
+        outcomes (np.ndarray): ``(n,)`` its outcome (hit, or IoU).
+        num_images (int): Images.
+        num_cells (int): Cells.
 
     Returns:
-        dict: ``low`` and ``high`` (NaN when every resample gave NaN) and
+        np.ndarray: ``(num_images, num_cells, 3)`` float64.
+    """
+    flat = np.asarray(image_index, np.int64) * num_cells + np.asarray(
+        cell, np.int64)
+    size = num_images * num_cells
+    return np.stack([
+        np.bincount(flat, minlength=size).astype(np.float64),
+        np.bincount(flat, weights=confidences, minlength=size),
+        np.bincount(flat, weights=outcomes, minlength=size)
+    ], axis=-1).reshape(num_images, num_cells, 3)
+
+
+def resampled_sums(draw_counts: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """``(R, ...)`` the sums of each resample: draw counts times the
+    per-image sums ``(I, ...)``."""
+    flat = sums.reshape(len(sums), -1)
+    return (draw_counts @ flat).reshape((len(draw_counts), ) +
+                                        sums.shape[1:])
+
+
+def percentile_interval(values: np.ndarray,
+                        level: float = 0.95) -> Dict[str, float]:
+    """The central ``level`` percentile interval of resampled values.
+
+    Args:
+        values (np.ndarray): ``(R,)`` one value per resample; NaNs (a
+            resample without any detection) are left out.
+        level (float): Coverage. Defaults to 0.95.
+
+    Returns:
+        dict: ``low``, ``high`` (NaN when every value is NaN) and
         ``num_resamples``.
     """
-    values = np.array([
-        statistic(indices, drawn) for indices, drawn in image_resamples(
-            image_ids, images, num_resamples, seed)
-    ], dtype=np.float64)
-    values = values[~np.isnan(values)]
-    if len(values) == 0:
+    values = np.asarray(values, dtype=np.float64)
+    finite = values[~np.isnan(values)]
+    if len(finite) == 0:
         return dict(low=float('nan'), high=float('nan'),
-                    num_resamples=num_resamples)
+                    num_resamples=len(values))
     tail = 100 * (1 - level) / 2
-    low, high = np.percentile(values, [tail, 100 - tail])
-    return dict(low=float(low), high=float(high),
-                num_resamples=num_resamples)
+    low, high = np.percentile(finite, [tail, 100 - tail])
+    return dict(low=float(low), high=float(high), num_resamples=len(values))

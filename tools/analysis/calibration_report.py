@@ -66,11 +66,14 @@ def run(args):
     subprocess.run([sys.executable] + args, cwd=REPO, check=True)
 
 
-def fitted_calibrator(config, checkpoint, data_root, path, method):
-    """Fit with tools/calibrate.py unless ``path`` exists; its document."""
-    if not osp.isfile(path):
+def fitted_calibrator(config, checkpoint, data_root, path, method,
+                      refit=False):
+    """Fit with tools/calibrate.py unless ``path`` exists (or ``refit``);
+    its document."""
+    if refit or not osp.isfile(path):
         run(['tools/calibrate.py', config, checkpoint, '--method', method,
-             '--out', path, '--data-root', data_root])
+             '--out', path, '--data-root', data_root] +
+            (['--overwrite'] if refit else []))
     with open(path) as f:
         return json.load(f)
 
@@ -84,13 +87,15 @@ def measure_run(name, config, checkpoint, args):
             return json.load(f)
     os.makedirs(cache, exist_ok=True)
     chosen = fitted_calibrator(config, checkpoint, args.data_root,
-                               osp.join(cache, 'calibration.json'), 'auto')
+                               osp.join(cache, 'calibration.json'), 'auto',
+                               args.recompute)
     info = chosen['info']
     # Every candidate too (the chosen one refitted alike), to show on val
     # what the choice on calib gave up or gained.
     paths = {m: osp.join(cache, f'{m}.json') for m in FITTERS}
     for method, path in paths.items():
-        fitted_calibrator(config, checkpoint, args.data_root, path, method)
+        fitted_calibrator(config, checkpoint, args.data_root, path, method,
+                          args.recompute)
     scorings = {'raw': None}
     scorings.update({m: dict(score_calibration=p) for m, p in paths.items()})
     if info['loss_parameters'] is not None:
@@ -176,7 +181,8 @@ def main():
                         'calib split is added when missing')
     parser.add_argument('--cache-dir', default='work_dirs/calibration_report')
     parser.add_argument('--recompute', action='store_true',
-                        help='measure again even where results are cached')
+                        help='fit and measure again even where results are '
+                        'cached (needed for caches of an older report)')
     parser.add_argument('--out', default='docs/calibration.md')
     parser.add_argument('--curvature-batches', type=int, default=1)
     parser.add_argument('--recompute-curvature', action='store_true',
