@@ -12,8 +12,8 @@ APr and the thresholded D-ECE from each run, and, on the raw run's own
 detections mapped by each candidate, the fixed-set D-ECE (raw score >=
 0.3) and LaECE_0 (raw score >= the LRP-optimal thresholds fitted on calib)
 with 95 % bootstrap intervals over val images and their detection counts;
-reliability diagrams into docs/figures; measures per-anchor
-calibration (tools/analysis/anchor_calibration.py), the curvature of CE vs
+reliability diagrams into docs/figures; per-anchor calibration
+(tools/analysis/anchor_calibration.py), the curvature of CE vs
 FL(gamma) vs DFL (tools/analysis/curvature.py, cached in
 docs/figures/curvature.json) and draws the focal-entropy figures. Results
 of each run are cached under --cache-dir; --recompute measures again.
@@ -283,16 +283,13 @@ tables and figures are written by that command; the reading of them ("What
 the numbers say", below the hand-written marker) is added by hand and kept
 when the file is regenerated.
 
-Three measures, each with the number of detections it rests on in
-brackets:
+Three measures, each with the number of detections it rests on in brackets:
 
-- **Fixed-set D-ECE**: the detection expected calibration error of Kueppers
-  et al. (2020) (10 equal-width confidence bins over [0.3, 1], continued
-  below 0.3 at the same width; each bin's precision, greedy matching by
-  score at IoU >= 0.5 with crowd-covered detections ignored, against its
-  mean confidence, weighted by the bin's count) over a *fixed* set: the
-  detections whose **raw** score is >= 0.3, measured with their raw and
-  with their calibrated scores. A calibrator cannot shrink its own exam.
+- **Fixed-set D-ECE**: the D-ECE of Kueppers et al. (2020) (10 bins over
+  [0.3, 1], continued below 0.3 at the same width; each bin's precision,
+  greedy matching at IoU >= 0.5, crowd ignored, against its mean
+  confidence, weighted by its count) over the detections whose **raw**
+  score is >= 0.3, with their raw and with their calibrated scores.
 - **LaECE_0**: the localisation-aware ECE of Kuzucu, Oksuz et al. (ECCV
   2024): per class, 25 bins over [0, 1], each bin's mean confidence against
   the mean IoU of its detections with their objects (0 for a detection on
@@ -300,13 +297,12 @@ brackets:
   bin's count, averaged over the classes. Its detections are fixed too:
   raw score >= the class's LRP-optimal threshold of the raw model, fitted
   on the calib split.
-- **Thresholded D-ECE** (what Kueppers et al., Cal-DETR and BPC report):
-  the same D-ECE over the detections whose score *after* calibration is
-  >= 0.3, measured on the calibrated model's own run; shown for
-  comparison, not used for any claim.
+- **Thresholded D-ECE** (as Kueppers et al., Cal-DETR and BPC report it):
+  over the detections scored >= 0.3 *after* calibration, in the
+  calibrated model's own run; for comparison only.
 
-Intervals are 95 % percentile intervals of {bootstrap} resamples of the
-val images. A perfectly calibrated detector measured on {floor_counts}
+Intervals: 95 % percentiles of {bootstrap} resamples of the val images.
+A perfectly calibrated detector measured on {floor_counts}
 detections (scores spread evenly over [0.3, 1]) shows a D-ECE of about
 {floor_values} from sampling alone.
 
