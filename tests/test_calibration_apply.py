@@ -190,7 +190,14 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
                                            alpha=[0.25] * NUM_CLASSES)
     assert set(info['cross_fitted_d_ece']) == {
         'uncalibrated', 'platt', 'isotonic', 'platt_isotonic',
-        'focal_entropy'}
+        'focal_entropy', 'isotonic_agnostic'}
+    # Judged on the raw model's detections >= 0.3, the same for all.
+    fixed_counts = {entry['all']['fixed']['num_detections']
+                    for entry in info['cross_fitted_d_ece'].values()}
+    assert len(fixed_counts) == 1
+    assert info['selected_by'].startswith('cross-fitted fixed-set D-ECE')
+    assert len(info['lrp_thresholds']['per_class']) == NUM_CLASSES
+    assert len(set(info['lrp_thresholds']['detector'])) == 1
     again = run_tool(args)
     assert again.returncode == 1
     assert 'exists' in again.stderr

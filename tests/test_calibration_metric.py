@@ -18,6 +18,7 @@ import torch
 from matplotlib import image as matplotlib_image
 from mmdet.registry import METRICS
 
+from focal_det.calibration import PlattCalibrator, save_calibrator
 from focal_det.evaluation.calibration import (
     DIAGRAM_FILE_NAME, REPORT_FILE_NAME, DetectionCalibrationMetric,
     ReliabilityHistogram, calibration_bins, expected_calibration_error,
@@ -399,8 +400,9 @@ def test_match_detections_prefers_highest_iou_unmatched_box():
     gt_boxes = np.array([[0, 0, 10, 10], [3, 0, 13, 10]], dtype=float)
     boxes = np.array([[3, 0, 13, 10], [-3, 0, 7, 10], [50, 50, 60, 60]],
                      dtype=float)
-    outcomes = match_detections(boxes, np.array([0.9, 0.8, 0.7]), gt_boxes,
-                                np.zeros(2, dtype=bool), iou_thr=0.5)
+    outcomes, _ = match_detections(boxes, np.array([0.9, 0.8, 0.7]),
+                                   gt_boxes, np.zeros(2, dtype=bool),
+                                   iou_thr=0.5)
     assert outcomes.tolist() == [1, 1, 0]
 
 
@@ -475,7 +477,10 @@ def test_built_from_registry_with_prefix(ann_file, tmp_path):
 
     results = evaluate(metric, detections)
 
-    assert set(results) == {'val_calib/d_ece', 'val_calib/num_detections'}
+    assert set(results) == {
+        'val_calib/d_ece', 'val_calib/num_detections', 'val_calib/laece0',
+        'val_calib/num_detections_laece0'
+    }
 
 
 def test_report_goes_beside_log_file_by_default(ann_file, tmp_path,
@@ -542,3 +547,60 @@ def test_unknown_class_and_label_are_reported(ann_file, tmp_path):
     out_of_range.add(1, grid_box(0), len(CLASSES), 0.95)
     with pytest.raises(ValueError, match='labels'):
         evaluate(make_metric(ann_file, tmp_path), out_of_range)
+
+
+# ---------------------------------------------------------------------------
+# Beside D-ECE: LaECE_0 and the fixed set of a calibrator
+# ---------------------------------------------------------------------------
+
+
+def test_fixed_set_of_a_calibrator_that_pushes_scores_down(ann_file,
+                                                          tmp_path):
+    # Platt with bias -2 moves every score down in log-odds: 0.35 -> 0.068
+    # and 0.5 -> 0.119 fall under 0.3, 0.9 -> 0.549 stays above.
+    path = str(tmp_path / 'shift.json')
+    save_calibrator(PlattCalibrator([1.0] * 3, [-2.0] * 3), path,
+                    list(CLASSES),
+                    dict(lrp_thresholds=dict(per_class=[0.4, None, 0.4])))
+    detections = Detections()
+    detections.add_true_positives(5, 0.35)
+    detections.add_false_positives(10, 0.5)
+    detections.add_true_positives(10, 0.9)
+    metric = make_metric(ann_file, tmp_path, score_calibration=path,
+                         prefix='c')
+    results = evaluate(metric, detections)
+
+    # Raw: bins [0.3, 0.37), [0.44, 0.51), [0.86, 0.93).
+    assert results['c/d_ece'] == pytest.approx(
+        (5 * 0.65 + 10 * 0.5 + 10 * 0.1) / 25, abs=1e-9)
+    assert results['c/num_detections'] == 25
+    low, mid, high = (1 / (1 + math.exp(-(math.log(s / (1 - s)) - 2)))
+                      for s in (0.35, 0.5, 0.9))
+    # The same 25 detections, calibrated: bins [0.02, 0.09), [0.09,
+    # 0.16), [0.51, 0.58) of the grid continued below 0.3.
+    assert results['c/d_ece_calibrated_fixed'] == pytest.approx(
+        (5 * (1 - low) + 10 * mid + 10 * (1 - high)) / 25, abs=1e-9)
+    # Thresholded after calibration, only the 0.9s are left.
+    assert results['c/num_detections_calibrated_thresholded'] == 10
+    assert results['c/d_ece_calibrated_thresholded'] == pytest.approx(
+        1 - high, abs=1e-9)
+    # LaECE_0 on the file's thresholds (held out): classes 0 and 2 keep
+    # raw scores >= 0.4, class 1 everything.
+    report = read_report(tmp_path / 'report')
+    assert report['laece0']['threshold_source'].startswith('held-out')
+    assert report['laece0']['thresholds'][0] == 0.4
+    assert report['laece0']['thresholds'][1] is None  # NaN: keep all
+    assert report['fixed_set']['num_detections'] == 25
+    assert not math.isnan(results['c/laece0_calibrated'])
+
+
+def test_laece0_of_exact_boxes_is_their_score_gap(ann_file, tmp_path):
+    # Exact boxes have IoU 1: a perfect LaECE_0 needs score 1. Nine true
+    # positives at 0.8 over three classes: every class's gap is 0.2, and
+    # with no false positive the LRP-optimal threshold keeps them all.
+    detections = Detections()
+    detections.add_true_positives(9, 0.8)
+    results = evaluate(make_metric(ann_file, tmp_path, prefix='c'),
+                       detections)
+    assert results['c/laece0'] == pytest.approx(0.2, abs=1e-9)
+    assert results['c/num_detections_laece0'] == 9

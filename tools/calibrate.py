@@ -1,11 +1,16 @@
 """Fit a score calibrator: ``python tools/calibrate.py CONFIG CHECKPOINT
-[--method platt|isotonic|platt_isotonic|focal_entropy|auto] [--out PATH]``.
+[--method platt|isotonic|platt_isotonic|focal_entropy|isotonic_agnostic|auto]
+[--out PATH]``.
 
 Runs the detector on calibration data, labels its detections with the D-ECE
 metric's rule (greedy by score, IoU >= 0.5, crowd regions ignored; D-ECE
-over scores >= 0.3 in 10 bins), compares the calibrators by D-ECE
-cross-fitted on image halves, refits the chosen one on all detections and
-writes it as JSON (default: next to the checkpoint,
+over scores >= 0.3 in 10 bins) and LaECE_0's (any overlap, with the IoU),
+compares the calibrators cross-fitted on image halves by the D-ECE of a
+fixed detection set (the raw scores >= 0.3, before and after: a candidate
+cannot shrink its own exam; the class-agnostic isotonic baseline of Kuzucu,
+Oksuz et al. is one of them), refits the chosen one on all detections and
+writes it as JSON with the raw model's LRP-optimal thresholds (LaECE_0's
+detection set; default: next to the checkpoint,
 ``<checkpoint>.calibration.json``; an existing file is never replaced
 without ``--overwrite``). Apply it with
 ``--cfg-options model.test_cfg.score_calibration=PATH``.
@@ -25,6 +30,8 @@ import json
 import os.path as osp
 import sys
 
+import numpy as np
+
 from focal_det.calibration import FITTERS
 from focal_det.engine import (ConfigOptionsAction, load_config, load_detector,
                               run_reporting_errors)
@@ -40,7 +47,7 @@ def parse_args():
     parser.add_argument('--method', default='auto',
                         choices=METHODS + ('auto', ),
                         help='calibrator; auto: the lowest cross-fitted '
-                        'D-ECE (default)')
+                        'fixed-set D-ECE (default)')
     parser.add_argument('--out', help='JSON to write (default: '
                         '<checkpoint>.calibration.json)')
     parser.add_argument('--overwrite', action='store_true',
@@ -111,7 +118,8 @@ def main():
     args = parse_args()
     from focal_det.analysis.calibration_fitting import (
         D_ECE_NUM_BINS, D_ECE_SCORE_THR, best_method, collect_detections,
-        compare_methods, fit_calibrator, point_dataset_to)
+        compare_methods, fit_calibrator, point_dataset_to,
+        raw_lrp_thresholds)
     from focal_det.calibration import save_calibrator
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
@@ -136,7 +144,11 @@ def main():
     print(f'{len(detections["scores"])} detections on '
           f'{len(set(detections["image_ids"].tolist()))} images of '
           f'{description}')
-    comparison = compare_methods(detections, METHODS, args.seeds)
+    lrp_thresholds = raw_lrp_thresholds(detections)
+    comparison = compare_methods(
+        detections, METHODS, args.seeds,
+        np.array([np.nan if t is None else t
+                  for t in lrp_thresholds['per_class']]))
     method = best_method(comparison) if args.method == 'auto' \
         else args.method
     calibrator = fit_calibrator(method, detections)
@@ -150,12 +162,15 @@ def main():
                       num_bins=D_ECE_NUM_BINS, greedy_by_score=True,
                       crowd='ignored'),
         cross_fitted_d_ece=comparison, selected=args.method,
+        selected_by='cross-fitted fixed-set D-ECE (raw score >= '
+        f'{D_ECE_SCORE_THR})', lrp_thresholds=lrp_thresholds,
         class_buckets=detections['class_buckets'],
         focal_entropy_fit=focal_entropy.params(),
         loss_parameters=loss_parameters(model, num_classes))
     save_calibrator(calibrator, out, detections['class_names'], info,
                     overwrite=args.overwrite)
-    print(json.dumps({m: v['all'] for m, v in comparison.items()}, indent=1))
+    print(json.dumps({m: v['all'] for m, v in comparison.items()},
+                     indent=1))
     print(f'fitted focal-entropy map: {focal_entropy.params()}; the loss: '
           f'{info["loss_parameters"]}')
     print(f'wrote {method} calibrator to {out}')

@@ -1,20 +1,23 @@
 """Held-out detections for score calibration: collect, fit, choose, judge.
 
 The detector runs over a dataset (the embedded ``calib`` split, a held-out
-part of train, or val for cross-fitting) and every detection is labelled by
-:class:`~focal_det.evaluation.calibration.DetectionCalibrationMetric`'s own
-matching (greedy by score, IoU >= 0.5, crowd-covered detections dropped):
-the rule of the D-ECE metric. Matching keeps every detection down to the
-model's ``score_thr``, not only those >= 0.3, because a calibrator can move
-a score across 0.3; the greedy order within a class is unchanged by a
-monotone map, so each detection's outcome is the one the metric gives it
-after calibration.
+part of train, or val for cross-fitting) and every detection, down to the
+model's own score threshold, is labelled by
+:class:`~focal_det.evaluation.calibration.DetectionCalibrationMetric`'s
+matching: at IoU 0.5 for D-ECE (greedy by score, crowd-covered detections
+dropped) and at ``tau = 0`` with the matched IoU for LaECE_0. The greedy
+order within a class is unchanged by a monotone map, so each detection's
+outcome is the one the metric gives it after calibration.
 
 The calibrators are compared by cross-fitting on image halves: fitted on one
-half of the images, scored (D-ECE of the other half's calibrated
-detections) on the other, both ways, the two halves' calibrated detections
-pooled into one D-ECE, averaged over several random halvings. The chosen
-one is then refitted on all images.
+half of the images and applied to the other half's detections, both ways,
+averaged over several random halvings. They are judged on a *fixed*
+detection set, the detections whose raw score is ``>= 0.3`` (fixed-set
+D-ECE, :mod:`focal_det.evaluation.calibration.fixed_set`): a candidate that
+pushed detections under 0.3 would otherwise remove them from its own exam.
+The thresholded D-ECE of the calibrated scores (over the detections the
+candidate keeps) is reported beside it. The chosen one is refitted on all
+images.
 """
 import copy
 import json
@@ -27,7 +30,11 @@ from mmengine.config import Config
 from ..calibration import FITTERS, ScoreCalibrator
 from ..evaluation.calibration import (DetectionCalibrationMetric,
                                       calibration_bins,
-                                      expected_calibration_error)
+                                      expected_calibration_error,
+                                      fixed_set_d_ece, fixed_set_laece)
+from ..evaluation.calibration.matching import DROPPED, TRUE_POSITIVE
+from ..evaluation.calibration.measures import (gather_detections,
+                                               laece_thresholds)
 from ..evaluation.long_tail.buckets import BUCKET_NAMES, BUCKETS
 
 #: The D-ECE rule the calibrators are judged by (the metric's defaults).
@@ -52,7 +59,7 @@ def point_dataset_to(cfg: Config, ann_file: str, img_prefix: str,
 
 
 def collect_detections(cfg: Config, model: torch.nn.Module,
-                       metrics: Sequence = ()) -> Dict[str, np.ndarray]:
+                       metrics: Sequence = ()) -> Dict[str, object]:
     """Run the detector on the config's test dataset and label detections.
 
     Args:
@@ -65,8 +72,11 @@ def collect_detections(cfg: Config, model: torch.nn.Module,
             predictions (e.g. the COCO metric for AP); evaluated here.
 
     Returns:
-        dict: ``scores``, ``labels``, ``outcomes`` (1 hit, 0 false
-        positive), ``image_ids`` of all labelled detections;
+        dict: ``(n,)`` arrays of every detection: ``scores``, ``labels``,
+        ``image_ids``, ``outcomes`` (1 hit, 0 false positive, -1 dropped
+        at IoU 0.5), ``laece_outcomes`` and ``laece_ious`` (the matching
+        at ``tau = 0``); ``num_ground_truth`` ``(C,)`` objects per class
+        and ``image_num_ground_truth`` (image id -> ``(C,)``);
         ``class_names``; ``class_buckets`` (from the categories' frequency
         field, None without it); ``metrics`` (the merged results of
         ``metrics``); ``ann_file``.
@@ -75,9 +85,7 @@ def collect_detections(cfg: Config, model: torch.nn.Module,
     loader = Runner.build_dataloader(cfg.test_dataloader)
     dataset = loader.dataset
     ann_file = dataset.ann_file
-    labeller = DetectionCalibrationMetric(
-        ann_file=ann_file, score_thr=float(model.bbox_head.test_cfg.get(
-            'score_thr', 0.0)))
+    labeller = DetectionCalibrationMetric(ann_file=ann_file)
     for metric in (labeller, *metrics):
         metric.dataset_meta = dataset.metainfo
     with torch.no_grad():
@@ -89,21 +97,33 @@ def collect_detections(cfg: Config, model: torch.nn.Module,
     merged = {}
     for metric in metrics:
         merged.update(metric.evaluate(len(dataset)))
-
-    def gather(key, dtype):
-        return np.concatenate([np.zeros(0, dtype)] +
-                              [np.asarray(r[key], dtype) for r in results])
-
+    class_names = list(dataset.metainfo['classes'])
+    detections, num_ground_truth = gather_detections(results,
+                                                     len(class_names))
     return dict(
-        scores=gather('scores', np.float64),
-        labels=gather('labels', np.int64),
-        outcomes=gather('is_true_positive', np.float64),
+        detections,
         image_ids=np.concatenate([np.zeros(0, np.int64)] + [
             np.full(len(r['scores']), r['img_id'], np.int64) for r in results
         ]),
-        class_names=list(dataset.metainfo['classes']),
-        class_buckets=class_buckets(ann_file, dataset.metainfo['classes']),
+        num_ground_truth=num_ground_truth,
+        image_num_ground_truth={
+            int(r['img_id']): np.asarray(r['num_ground_truth'])
+            for r in results
+        },
+        class_names=class_names,
+        class_buckets=class_buckets(ann_file, class_names),
         metrics=merged, ann_file=ann_file)
+
+
+def labelled(detections: Dict) -> np.ndarray:
+    """``(n,)`` bool: the detections D-ECE's matching did not drop."""
+    return np.asarray(detections['outcomes']) != DROPPED
+
+
+def hits(detections: Dict) -> np.ndarray:
+    """``(n,)`` float: 1 for a true positive at IoU 0.5, else 0."""
+    return (np.asarray(detections['outcomes']) == TRUE_POSITIVE).astype(
+        np.float64)
 
 
 def class_buckets(ann_file: str,
@@ -127,32 +147,94 @@ def d_ece(scores: np.ndarray, outcomes: np.ndarray) -> Dict[str, float]:
                 num_detections=int(kept.sum()))
 
 
-def d_ece_by_bucket(scores: np.ndarray, labels: np.ndarray,
-                    outcomes: np.ndarray,
-                    buckets: Optional[Sequence[str]]) -> Dict[str, dict]:
-    """:func:`d_ece` of all detections and of each frequency bucket's."""
-    table = dict(all=d_ece(scores, outcomes))
+def bucket_masks(labels: np.ndarray, buckets: Optional[Sequence[str]]
+                 ) -> Dict[str, np.ndarray]:
+    """``'all'`` and, with buckets, ``'rare'``/``'common'``/``'frequent'``:
+    which detections each covers."""
+    labels = np.asarray(labels, dtype=np.int64)
+    masks = dict(all=np.ones(len(labels), dtype=bool))
     if buckets is not None:
         bucket_of = np.asarray(buckets, dtype=object)[labels] if len(
             labels) else np.zeros(0, dtype=object)
         for bucket in BUCKETS:
-            selected = bucket_of == bucket
-            table[BUCKET_NAMES[bucket]] = d_ece(scores[selected],
-                                                outcomes[selected])
+            masks[BUCKET_NAMES[bucket]] = bucket_of == bucket
+    return masks
+
+
+def d_ece_by_bucket(scores: np.ndarray, labels: np.ndarray,
+                    outcomes: np.ndarray,
+                    buckets: Optional[Sequence[str]]) -> Dict[str, dict]:
+    """:func:`d_ece` of all detections and of each frequency bucket's
+    (labelled detections; ``outcomes`` 1 or 0)."""
+    return {name: d_ece(np.asarray(scores)[mask], np.asarray(outcomes)[mask])
+            for name, mask in bucket_masks(labels, buckets).items()}
+
+
+def calibration_by_bucket(detections: Dict, calibrated: np.ndarray,
+                          thresholds: Optional[np.ndarray] = None
+                          ) -> Dict[str, dict]:
+    """Fixed-set and thresholded D-ECE of ``calibrated`` scores of the
+    detections, overall and per bucket, and (overall) fixed-set LaECE_0.
+
+    Args:
+        detections (dict): See :func:`collect_detections`.
+        calibrated (np.ndarray): ``(n,)`` the detections' calibrated
+            scores (the raw ones for the uncalibrated model).
+        thresholds (np.ndarray, optional): ``(C,)`` LaECE_0's raw-score
+            thresholds; None measures no LaECE_0.
+
+    Returns:
+        dict: bucket -> ``fixed`` (``d_ece``, ``num_detections``: the raw
+        model's detections scored ``>= 0.3``), ``thresholded`` (the same
+        over the calibrated scores ``>= 0.3``); ``all`` also ``laece0``
+        (``laece``, ``num_detections``) when ``thresholds`` are given.
+    """
+    keep = labelled(detections)
+    table = {}
+    for name, mask in bucket_masks(detections['labels'],
+                                   detections['class_buckets']).items():
+        mask = mask & keep
+        fixed = fixed_set_d_ece(detections['scores'][mask], calibrated[mask],
+                                hits(detections)[mask] > 0.5,
+                                D_ECE_SCORE_THR, D_ECE_NUM_BINS)
+        table[name] = dict(
+            fixed=dict(d_ece=fixed['d_ece_calibrated'],
+                       num_detections=fixed['num_detections']),
+            thresholded=d_ece(calibrated[mask], hits(detections)[mask]))
+    if thresholds is not None:
+        keep = detections['laece_outcomes'] != DROPPED
+        laece = fixed_set_laece(
+            detections['scores'][keep], calibrated[keep],
+            detections['labels'][keep], detections['laece_ious'][keep],
+            detections['laece_outcomes'][keep] == TRUE_POSITIVE,
+            detections['num_ground_truth'], thresholds)
+        table['all']['laece0'] = dict(laece=laece['laece_calibrated'],
+                                      num_detections=laece['num_detections'])
     return table
+
+
+def raw_lrp_thresholds(detections: Dict) -> Dict[str, List]:
+    """The raw model's LRP-optimal thresholds (per class and one for the
+    detector), JSON-ready (None where a class has no true positive)."""
+    return {
+        mode: [None if np.isnan(t) else float(t) for t in laece_thresholds(
+            detections, detections['num_ground_truth'], mode)]
+        for mode in ('per_class', 'detector')
+    }
 
 
 def fit_calibrator(method: str, detections: Dict,
                    selected: Optional[np.ndarray] = None) -> ScoreCalibrator:
-    """Fit ``method`` on the (selected) detections."""
+    """Fit ``method`` on the (selected) labelled detections."""
     if method not in FITTERS:
         raise ValueError(f'unknown calibration method {method!r}; known: '
                          f'{sorted(FITTERS)}')
-    if selected is None:
-        selected = np.ones(len(detections['scores']), dtype=bool)
-    return FITTERS[method](detections['scores'][selected],
-                           detections['labels'][selected],
-                           detections['outcomes'][selected],
+    keep = labelled(detections)
+    if selected is not None:
+        keep = keep & selected
+    return FITTERS[method](detections['scores'][keep],
+                           detections['labels'][keep],
+                           hits(detections)[keep],
                            len(detections['class_names']),
                            detections['class_buckets'])
 
@@ -181,44 +263,57 @@ def cross_fitted_scores(method: str, detections: Dict,
 
 
 def compare_methods(detections: Dict, methods: Sequence[str],
-                    seeds: Sequence[int] = (0, 1, 2, 3, 4)
+                    seeds: Sequence[int] = (0, 1, 2, 3, 4),
+                    thresholds: Optional[np.ndarray] = None
                     ) -> Dict[str, Dict[str, dict]]:
-    """Cross-fitted D-ECE (overall and per bucket) of each method and of the
-    raw scores (``'uncalibrated'``).
+    """Cross-fitted calibration (:func:`calibration_by_bucket`) of each
+    method and of the raw scores (``'uncalibrated'``).
 
-    One split into image halves gives a noisy D-ECE (a few hundred
-    detections), so it is averaged over the splits of ``seeds``; so is the
-    number of detections it rests on (rounded).
+    One split into image halves gives a noisy value (a few hundred
+    detections), so each is averaged over the splits of ``seeds``; so is
+    the thresholded count (rounded). The fixed set does not depend on the
+    split.
     """
-    table = dict(uncalibrated=d_ece_by_bucket(
-        detections['scores'], detections['labels'], detections['outcomes'],
-        detections['class_buckets']))
+    table = dict(uncalibrated=calibration_by_bucket(
+        detections, detections['scores'], thresholds))
     for method in methods:
         repeats = [
-            d_ece_by_bucket(
+            calibration_by_bucket(
+                detections,
                 cross_fitted_scores(method, detections,
                                     image_halves(detections['image_ids'],
-                                                 seed)),
-                detections['labels'], detections['outcomes'],
-                detections['class_buckets']) for seed in seeds
+                                                 seed)), thresholds)
+            for seed in seeds
         ]
         table[method] = {
-            bucket: dict(
-                d_ece=float(np.nanmean([r[bucket]['d_ece']
-                                        for r in repeats]))
-                if any(not np.isnan(r[bucket]['d_ece']) for r in repeats)
-                else float('nan'),
-                num_detections=int(round(np.mean(
-                    [r[bucket]['num_detections'] for r in repeats]))))
-            for bucket in repeats[0]
+            bucket: {
+                kind: _mean_entry([r[bucket][kind] for r in repeats])
+                for kind in entry
+            }
+            for bucket, entry in repeats[0].items()
         }
     return table
 
 
+def _mean_entry(entries: Sequence[dict]) -> dict:
+    """Per key the mean over ``entries`` (NaN-aware); counts rounded."""
+    mean = {}
+    for key in entries[0]:
+        values = np.array([e[key] for e in entries], dtype=np.float64)
+        if key == 'num_detections':
+            mean[key] = int(round(values.mean()))
+        else:
+            mean[key] = float(np.nanmean(values)) if np.any(
+                ~np.isnan(values)) else float('nan')
+    return mean
+
+
 def best_method(comparison: Dict[str, Dict[str, dict]]) -> str:
-    """The calibrator with the lowest cross-fitted overall D-ECE."""
-    candidates = {m: v['all']['d_ece'] for m, v in comparison.items()
-                  if m != 'uncalibrated' and not np.isnan(v['all']['d_ece'])}
+    """The calibrator with the lowest cross-fitted fixed-set D-ECE."""
+    candidates = {
+        m: v['all']['fixed']['d_ece'] for m, v in comparison.items()
+        if m != 'uncalibrated' and not np.isnan(v['all']['fixed']['d_ece'])
+    }
     if not candidates:
         raise ValueError('no calibrator could be judged: no held-out '
                          f'detection scored >= {D_ECE_SCORE_THR}')

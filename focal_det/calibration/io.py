@@ -3,7 +3,8 @@
 File format (``format`` names it, ``version`` 1)::
 
     {"format": "focal_det.score_calibration", "version": 1,
-     "method": "platt" | "isotonic" | "platt_isotonic" | "focal_entropy",
+     "method": "platt" | "isotonic" | "platt_isotonic" | "focal_entropy"
+               | "isotonic_agnostic",
      "num_classes": C, "class_names": [...] or null,
      "params": {...the method's parameters...},
      "info": {...how it was fitted: data, detections, held-out D-ECE...}}
@@ -13,6 +14,7 @@ import os.path as osp
 from typing import Any, Dict, Optional, Sequence
 
 from ..atomic_files import write_json
+from .agnostic_isotonic import AgnosticIsotonicCalibrator
 from .base import ScoreCalibrator
 from .focal_entropy_fit import FocalEntropyCalibrator
 from .isotonic import IsotonicCalibrator
@@ -24,7 +26,7 @@ FILE_VERSION = 1
 CALIBRATORS = {
     cls.method: cls
     for cls in (PlattCalibrator, IsotonicCalibrator, PlattIsotonicCalibrator,
-                FocalEntropyCalibrator)
+                FocalEntropyCalibrator, AgnosticIsotonicCalibrator)
 }
 
 

@@ -1,8 +1,10 @@
 """Isotonic regression of hits on scores, per frequency bucket.
 
-Pool-adjacent-violators (written here, numpy only) fits the non-decreasing
-step function of the score that is closest, in squared error, to the
-detections' outcomes (1 hit, 0 false positive). Its blocks become knots:
+Isotonic regression (scipy's pool-adjacent-violators,
+``scipy.optimize.isotonic_regression``; only fitting needs scipy,
+applying a map is numpy) fits the non-decreasing step function of the
+score that is closest, in squared error, to the detections' outcomes (1
+hit, 0 false positive). Its blocks become knots:
 ``x`` the mean raw log-odds of a block, ``y`` the log-odds of its hit rate
 (Laplace-smoothed). Between knots the map is linear in log-odds, beyond
 the outer knots it continues with slope :data:`MIN_SLOPE`, and the knots
@@ -16,7 +18,7 @@ Maps are fitted per frequency bucket (classes of a bucket share one map), a
 bucket with fewer than ``min_detections`` detections uses the map of all
 detections: per class, the tail would have a handful of points.
 """
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -27,8 +29,8 @@ MIN_SLOPE = 0.05
 PSEUDO_COUNT = 0.5
 
 
-def pool_adjacent_violators(values: np.ndarray,
-                            weights: np.ndarray) -> Tuple[np.ndarray, ...]:
+def isotonic_blocks(values: np.ndarray,
+                    weights: np.ndarray) -> Tuple[np.ndarray, ...]:
     """Weighted isotonic (non-decreasing) regression of ordered values.
 
     Args:
@@ -39,21 +41,12 @@ def pool_adjacent_violators(values: np.ndarray,
         tuple: ``(block_means, block_weights, block_starts)``: the fitted
         value, summed weight and first index of each block, increasing.
     """
-    means: List[float] = []
-    block_weights: List[float] = []
-    starts: List[int] = []
-    for index, (value, weight) in enumerate(zip(values, weights)):
-        means.append(float(value))
-        block_weights.append(float(weight))
-        starts.append(index)
-        while len(means) > 1 and means[-2] >= means[-1]:
-            weight = block_weights[-2] + block_weights[-1]
-            means[-2] = (means[-2] * block_weights[-2] +
-                         means[-1] * block_weights[-1]) / weight
-            block_weights[-2] = weight
-            del means[-1], block_weights[-1], starts[-1]
-    return np.array(means), np.array(block_weights), np.array(starts,
-                                                              dtype=np.int64)
+    # Imported here: the exported runtime applies maps with numpy alone.
+    from scipy.optimize import isotonic_regression
+    fit = isotonic_regression(np.asarray(values, dtype=np.float64),
+                              weights=np.asarray(weights, dtype=np.float64))
+    starts = np.asarray(fit.blocks[:-1], dtype=np.int64)
+    return fit.x[starts], np.asarray(fit.weights), starts
 
 
 def isotonic_knots(x: np.ndarray,
@@ -72,8 +65,7 @@ def isotonic_knots(x: np.ndarray,
         return np.array([-1.0, 1.0]), np.array([-1.0, 1.0])
     order = np.argsort(x, kind='mergesort')
     x, outcomes = x[order], np.asarray(outcomes, dtype=np.float64)[order]
-    _, block_weights, starts = pool_adjacent_violators(outcomes,
-                                                       np.ones(len(x)))
+    _, block_weights, starts = isotonic_blocks(outcomes, np.ones(len(x)))
     ends = np.append(starts[1:], len(x))
     knot_x = np.array([x[s:e].mean() for s, e in zip(starts, ends)])
     hits = np.array([outcomes[s:e].sum() for s, e in zip(starts, ends)])

@@ -2,14 +2,18 @@
 
     python tools/analysis/calibration_report.py [--work-root W] [--seed-dir S]
 
-For each run (default: FL, DFL, EFL and CB-FL beta 0.99 with its ramp,
+For each run (default: FL, CB-FL, DFL and EFL of the loss comparison,
 ``W/<name>/S``, the last checkpoint of each): fits score calibrators on the
 embedded dataset's ``calib`` split with tools/calibrate.py (the chosen one
-and every candidate), evaluates on val with raw, calibrated (each
-candidate) and, where the loss has one, ``recalibrate_scores`` (the loss's
-own inverse map) scores: AP and D-ECE overall and per frequency
-bucket, reliability diagrams into docs/figures; measures per-anchor
-calibration (tools/analysis/anchor_calibration.py), the curvature of CE vs
+and every candidate, the class-agnostic isotonic baseline among them),
+evaluates on val with raw, calibrated (each candidate) and, where the loss
+has one, ``recalibrate_scores`` (the loss's own inverse map) scores: AP,
+APr and the thresholded D-ECE from each run, and, on the raw run's own
+detections mapped by each candidate, the fixed-set D-ECE (raw score >=
+0.3) and LaECE_0 (raw score >= the LRP-optimal thresholds fitted on calib)
+with 95 % bootstrap intervals over val images and their detection counts;
+reliability diagrams into docs/figures; per-anchor calibration
+(tools/analysis/anchor_calibration.py), the curvature of CE vs
 FL(gamma) vs DFL (tools/analysis/curvature.py, cached in
 docs/figures/curvature.json) and draws the focal-entropy figures. Results
 of each run are cached under --cache-dir; --recompute measures again.
@@ -22,29 +26,36 @@ import os.path as osp
 import subprocess
 import sys
 
+import numpy as np
 from mmengine.config import Config
 
-from focal_det.analysis.calibrated_scores import (bucket_table,
-                                                  candidate_table,
-                                                  cross_fit_table,
-                                                  evaluate_scores,
-                                                  focal_entropy_table,
-                                                  sampling_d_ece,
-                                                  summary_table)
-from focal_det.calibration import FITTERS
+from focal_det.analysis.calibrated_scores import (evaluate_scores,
+                                                  sampling_d_ece)
+from focal_det.analysis.calibration_tables import (bucket_table,
+                                                   candidate_table,
+                                                   cross_fit_table,
+                                                   focal_entropy_table,
+                                                   summary_table)
 from focal_det.analysis.finished_runs import (last_checkpoint,
                                               write_generated_doc)
+from focal_det.analysis.fixed_set_evaluation import (calibrated_scores,
+                                                     fixed_set_evaluation,
+                                                     recalibrated_scores)
+from focal_det.calibration import FITTERS, load_calibrator
 from focal_det.evaluation.calibration.diagram import plot_reliability_diagram
 from focal_det.evaluation.report_writing import format_number
 
 REPO = osp.dirname(osp.dirname(osp.dirname(osp.abspath(__file__))))
-#: name -> config of the default runs, in table order.
+#: name -> config of the runs the report knows, in table order; the first
+#: four (every loss of the comparison) are the default.
 RUNS = {
     'fl': 'configs/retinanet_fl.py',
+    'cbfl': 'configs/retinanet_cbfl.py',
     'dfl': 'configs/retinanet_dfl.py',
     'efl': 'configs/retinanet_efl.py',
     'cbfl_beta099_ramp': 'configs/variants/retinanet_cbfl_beta099_ramp.py',
 }
+DEFAULT_RUNS = ('fl', 'cbfl', 'dfl', 'efl')
 D_ECE_TARGET = 0.05
 #: Detection counts whose sampling-only D-ECE the report states.
 SAMPLING_FLOOR_COUNTS = (40, 90, 300, 600, 1000)
@@ -55,11 +66,14 @@ def run(args):
     subprocess.run([sys.executable] + args, cwd=REPO, check=True)
 
 
-def fitted_calibrator(config, checkpoint, data_root, path, method):
-    """Fit with tools/calibrate.py unless ``path`` exists; its document."""
-    if not osp.isfile(path):
+def fitted_calibrator(config, checkpoint, data_root, path, method,
+                      refit=False):
+    """Fit with tools/calibrate.py unless ``path`` exists (or ``refit``);
+    its document."""
+    if refit or not osp.isfile(path):
         run(['tools/calibrate.py', config, checkpoint, '--method', method,
-             '--out', path, '--data-root', data_root])
+             '--out', path, '--data-root', data_root] +
+            (['--overwrite'] if refit else []))
     with open(path) as f:
         return json.load(f)
 
@@ -73,33 +87,52 @@ def measure_run(name, config, checkpoint, args):
             return json.load(f)
     os.makedirs(cache, exist_ok=True)
     chosen = fitted_calibrator(config, checkpoint, args.data_root,
-                               osp.join(cache, 'calibration.json'), 'auto')
+                               osp.join(cache, 'calibration.json'), 'auto',
+                               args.recompute)
     info = chosen['info']
     # Every candidate too (the chosen one refitted alike), to show on val
     # what the choice on calib gave up or gained.
+    paths = {m: osp.join(cache, f'{m}.json') for m in FITTERS}
+    for method, path in paths.items():
+        fitted_calibrator(config, checkpoint, args.data_root, path, method,
+                          args.recompute)
     scorings = {'raw': None}
-    for method in FITTERS:
-        path = osp.join(cache, f'{method}.json')
-        fitted_calibrator(config, checkpoint, args.data_root, path, method)
-        scorings[method] = dict(score_calibration=path)
+    scorings.update({m: dict(score_calibration=p) for m, p in paths.items()})
     if info['loss_parameters'] is not None:
         scorings['recalibrated'] = dict(recalibrate_scores=True)
     cfg = Config.fromfile(osp.join(REPO, config))
     evaluations = {
         scoring: evaluate_scores(cfg, checkpoint, args.data_root,
-                                 osp.join(cache, scoring), test_cfg)
+                                 osp.join(cache, scoring), test_cfg,
+                                 keep_detections=scoring == 'raw')
         for scoring, test_cfg in scorings.items()
     }
-    result = dict(name=name, config=config, checkpoint=checkpoint,
-                  method=chosen['method'],
+    detections = evaluations['raw'].pop('detections')
+    # LaECE_0's detections: the raw model's LRP-optimal thresholds on calib.
+    thresholds = np.array([np.nan if t is None else t
+                           for t in info['lrp_thresholds']['per_class']])
+    mapped = {'raw': detections['scores']}
+    mapped.update({m: calibrated_scores(detections, load_calibrator(p))
+                   for m, p in paths.items()})
+    if info['loss_parameters'] is not None:
+        mapped['recalibrated'] = recalibrated_scores(
+            detections, info['loss_parameters'],
+            len(detections['class_names']))
+    fixed = {
+        scoring: fixed_set_evaluation(detections, scores, thresholds,
+                                      args.bootstrap)
+        for scoring, scores in mapped.items()
+    }
+    result = dict(name=name, config=config, method=chosen['method'],
                   cross_fitted=info['cross_fitted_d_ece'],
+                  lrp_thresholds=info['lrp_thresholds'],
                   focal_entropy_fit=info['focal_entropy_fit'],
                   loss_parameters=info['loss_parameters'],
                   raw=evaluations['raw'],
                   calibrated=evaluations[chosen['method']],
-                  focal_entropy=evaluations['focal_entropy'],
                   recalibrated=evaluations.get('recalibrated'),
-                  candidates={m: evaluations[m] for m in FITTERS})
+                  candidates={m: evaluations[m] for m in FITTERS},
+                  fixed=fixed)
     if info['loss_parameters'] is not None:
         anchors = osp.join(cache, 'anchors.json')
         run(['tools/analysis/anchor_calibration.py', config, checkpoint,
@@ -134,17 +167,22 @@ def _hit_rate(bins, lower: float) -> str:
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--work-root', default='work_dirs/compare')
+    parser.add_argument('--work-root', default='work_dirs/compare',
+                        help="the loss comparison's work dirs "
+                        '(tools/compare_losses.py)')
     parser.add_argument('--seed-dir', default='seed0',
                         help='folder of the run inside W/<name>')
-    parser.add_argument('--runs', nargs='+', default=list(RUNS),
+    parser.add_argument('--runs', nargs='+', default=list(DEFAULT_RUNS),
                         choices=list(RUNS))
+    parser.add_argument('--bootstrap', type=int, default=1000,
+                        help='image resamples of the 95 %% intervals')
     parser.add_argument('--data-root', default='data/longtail_synth',
                         help='the embedded dataset the runs trained on; its '
                         'calib split is added when missing')
     parser.add_argument('--cache-dir', default='work_dirs/calibration_report')
     parser.add_argument('--recompute', action='store_true',
-                        help='measure again even where results are cached')
+                        help='fit and measure again even where results are '
+                        'cached (needed for caches of an older report)')
     parser.add_argument('--out', default='docs/calibration.md')
     parser.add_argument('--curvature-batches', type=int, default=1)
     parser.add_argument('--recompute-curvature', action='store_true',
@@ -175,6 +213,13 @@ def main():
     run(['tools/analysis/focal_entropy.py', '--out-dir', figures])
     write_report(args, rows, curvature, figures)
     print(f'wrote {args.out}')
+
+
+def shown_path(path):
+    """``path`` relative to the repository, or ``WORK_ROOT`` when it lies
+    outside: a generated doc names no path of this machine."""
+    relative = osp.relpath(osp.abspath(path), REPO)
+    return 'WORK_ROOT' if relative.startswith('..') else relative
 
 
 def write_report(args, rows, curvature, figures):
@@ -213,7 +258,8 @@ def write_report(args, rows, curvature, figures):
     write_generated_doc(
         args.out,
         CALIBRATION_TEMPLATE.format(
-            runs=runs, work_root=args.work_root, seed_dir=args.seed_dir,
+            runs=runs, work_root=shown_path(args.work_root),
+            seed_dir=args.seed_dir, bootstrap=args.bootstrap,
             floor_counts=' / '.join(str(n) for n in floor),
             floor_values=' / '.join(f'{v:.3f}' for v in floor.values()),
             target=D_ECE_TARGET,
@@ -232,51 +278,69 @@ CALIBRATION_TEMPLATE = '''# Calibration and focal-loss theory, measured
 
 Made by `python tools/analysis/calibration_report.py --work-root
 {work_root}` (RetinaNet on the embedded long-tailed data; runs {runs}, each
-`<name>/{seed_dir}` of the multi-seed comparison, its last checkpoint). The
+`<name>/{seed_dir}` of the loss comparison, its last checkpoint). The
 tables and figures are written by that command; the reading of them ("What
 the numbers say", below the hand-written marker) is added by hand and kept
 when the file is regenerated.
 
-D-ECE everywhere is the detection expected calibration error of Kueppers et
-al. (2020) as `DetectionCalibrationMetric` computes it: detections with
-score >= 0.3 in 10 equal-width confidence bins, each bin's precision
-(greedy matching by score, IoU >= 0.5, detections on crowd regions
-ignored) against its mean confidence, weighted by the bin's count. The
-count in brackets is the number of detections a D-ECE rests on: a
-perfectly calibrated detector measured on {floor_counts} detections
-(scores spread evenly over [0.3, 1]) shows a D-ECE of about
+Three measures, each with the number of detections it rests on in brackets:
+
+- **Fixed-set D-ECE**: the D-ECE of Kueppers et al. (2020) (10 bins over
+  [0.3, 1], continued below 0.3 at the same width; each bin's precision,
+  greedy matching at IoU >= 0.5, crowd ignored, against its mean
+  confidence, weighted by its count) over the detections whose **raw**
+  score is >= 0.3, with their raw and with their calibrated scores.
+- **LaECE_0**: the localisation-aware ECE of Kuzucu, Oksuz et al. (ECCV
+  2024): per class, 25 bins over [0, 1], each bin's mean confidence against
+  the mean IoU of its detections with their objects (0 for a detection on
+  no object; a true positive needs any overlap, tau = 0), weighted by the
+  bin's count, averaged over the classes. Its detections are fixed too:
+  raw score >= the class's LRP-optimal threshold of the raw model, fitted
+  on the calib split.
+- **Thresholded D-ECE** (as Kueppers et al., Cal-DETR and BPC report it):
+  over the detections scored >= 0.3 *after* calibration, in the
+  calibrated model's own run; for comparison only.
+
+Intervals: 95 % percentiles of {bootstrap} resamples of the val images.
+A perfectly calibrated detector measured on {floor_counts}
+detections (scores spread evenly over [0.3, 1]) shows a D-ECE of about
 {floor_values} from sampling alone.
 
 ## Calibrated scores: calibrators fitted on the calib split
 
 `python tools/calibrate.py CONFIG CHECKPOINT` runs the detector on the
-embedded dataset's `calib` split (220 images drawn like val from their own
-random streams; never trained or evaluated on), labels every detection
-(down to the model's score threshold 0.01) with the D-ECE metric's own
-matching, and fits the candidates: per-class Platt scaling shrunk toward
-its frequency bucket's and the global fit (`platt`), isotonic regression
-per bucket (`isotonic`), Platt followed by one isotonic map
-(`platt_isotonic`) and the focal-entropy inverse map with gamma and alpha
-fitted (`focal_entropy`). All are strictly increasing per class, so the
-ranking within a class is unchanged. `--method auto` picks the lowest
-D-ECE cross-fitted on the calib split (fit on one half of its images,
-measured on the other, both ways, averaged over 5 random halvings) and
-refits it on all of calib. Applied with
-`--cfg-options model.test_cfg.score_calibration=FILE` before the score
-threshold, top-k and NMS. Below, everything is measured on val.
+embedded dataset's `calib` split (drawn like val from its own random
+streams; never trained or evaluated on), labels every detection (down to
+the model's score threshold 0.01) with the metric's matching, and fits the
+candidates: per-class Platt scaling shrunk toward its frequency bucket's
+and the global fit (`platt`), isotonic regression per bucket (`isotonic`),
+Platt followed by one isotonic map (`platt_isotonic`), the focal-entropy
+inverse map with gamma and alpha fitted (`focal_entropy`) and the
+class-agnostic isotonic regression of Kuzucu, Oksuz et al.
+(`isotonic_agnostic`), the baseline the others have to beat. All but the
+baseline are strictly increasing per class, so the ranking within a class
+is unchanged; the baseline's flat steps can tie detections. `--method
+auto` picks the lowest fixed-set D-ECE cross-fitted on the calib split
+(fit on one half of its images, measured on the other, both ways,
+averaged over 5 random halvings) and refits it on all of calib. Applied
+with `--cfg-options model.test_cfg.score_calibration=FILE` before the
+score threshold, top-k and NMS (AP, APr and the thresholded D-ECE come
+from that run); the fixed-set numbers apply the same file to the raw
+run's detections. Below, everything is measured on val.
 
 {summary_table}
 
 Per frequency bucket (rare / common / frequent by training images, as
-APr/APc/APf):
+APr/APc/APf), fixed-set D-ECE:
 
 {bucket_table}
 
-The candidates on the calib split (cross-fitted D-ECE, detections):
+The candidates on the calib split (cross-fitted fixed-set D-ECE with its
+detections; LaECE_0):
 
 {cross_fit_table}
 
-The same candidates on val (D-ECE, detections; not used for the choice):
+The same candidates on val (not used for the choice):
 
 {candidate_table}
 

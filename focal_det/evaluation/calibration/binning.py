@@ -51,9 +51,7 @@ class ReliabilityHistogram:
         """
         confidences = np.asarray(confidences, dtype=np.float64).ravel()
         outcomes = np.asarray(outcomes, dtype=np.float64).ravel()
-        bin_indices = np.clip(
-            np.searchsorted(self.edges, confidences, side='right') - 1, 0,
-            self.num_bins - 1)
+        bin_indices = self.bin_indices(confidences)
         counts = np.bincount(bin_indices, minlength=self.num_bins)
         self.count += counts
         # Summed per bin with numpy's pairwise sum, as np.mean would, so a
@@ -62,6 +60,20 @@ class ReliabilityHistogram:
             in_bin = bin_indices == index
             self.confidence_sum[index] += confidences[in_bin].sum()
             self.hits[index] += outcomes[in_bin].sum()
+
+    def bin_indices(self, confidences: np.ndarray) -> np.ndarray:
+        """The bin of each confidence (see the class docstring).
+
+        Args:
+            confidences (np.ndarray): Scores of any shape.
+
+        Returns:
+            np.ndarray: int64 bin indices in ``[0, num_bins)``, flattened.
+        """
+        confidences = np.asarray(confidences, dtype=np.float64).ravel()
+        return np.clip(
+            np.searchsorted(self.edges, confidences, side='right') - 1, 0,
+            self.num_bins - 1)
 
     def bins(self) -> List[dict]:
         """The bins, in increasing confidence.

@@ -45,6 +45,9 @@ and :func:`.binning.expected_calibration_error` (steps 3 and 4):
 With ``classwise=True`` the same quantity is also computed for the
 detections of each class alone and averaged over the classes that have at
 least one labelled detection.
+
+Beside it, LaECE_0 and, given a calibrator, D-ECE and LaECE_0 on a fixed
+detection set before and after calibration (:mod:`.measures`).
 """
 import math
 import os.path as osp
@@ -56,13 +59,15 @@ from mmengine.evaluator import BaseMetric
 from mmengine.logging import MMLogger
 from pycocotools.coco import COCO
 
-from ...validation import check_int, check_range
+from ...calibration import load_calibrator
+from ...validation import check_choice, check_int, check_range
 from ..report_writing import (format_number, report_dir_or_warn,
                               write_json_report)
 from .binning import calibration_bins, expected_calibration_error
 from .diagram import format_bin_table, plot_reliability_diagram
-from .matching import (DROPPED, FALSE_POSITIVE, TRUE_POSITIVE,
-                       match_detections)
+from .matching import DROPPED, TRUE_POSITIVE, match_image
+from .measures import (LRP_THRESHOLD_MODES, calibration_measures,
+                       gather_detections, stored_lrp_thresholds)
 
 REPORT_FILE_NAME = 'calibration_metrics.json'
 DIAGRAM_FILE_NAME = 'reliability_diagram.png'
@@ -115,6 +120,14 @@ class DetectionCalibrationMetric(BaseMetric):
         classwise (bool): Also report the mean over classes of the per-class
             D-ECE (``d_ece_classwise``) and list the per-class values in the
             JSON report. Defaults to False.
+        score_calibration (str, optional): Calibration file to apply to the
+            received (then raw: no ``test_cfg.score_calibration``) scores,
+            for the fixed-set numbers (:mod:`.measures`); its stored
+            LRP-optimal thresholds, if any, set LaECE_0's detections.
+            Defaults to None.
+        lrp_threshold (str): LaECE_0's LRP-optimal thresholds:
+            ``'per_class'`` (as Kuzucu, Oksuz et al.) or ``'detector'``.
+            Defaults to ``'per_class'``.
         save_dir (str, optional): Directory of the JSON report and the
             diagram. If None, the directory of the current
             :class:`~mmengine.logging.MMLogger`'s log file (the run folder
@@ -138,6 +151,8 @@ class DetectionCalibrationMetric(BaseMetric):
                  iou_thr: float = 0.5,
                  num_bins: int = 10,
                  classwise: bool = False,
+                 score_calibration: Optional[str] = None,
+                 lrp_threshold: str = 'per_class',
                  save_dir: Optional[str] = None,
                  collect_device: str = 'cpu',
                  prefix: Optional[str] = None) -> None:
@@ -148,6 +163,8 @@ class DetectionCalibrationMetric(BaseMetric):
         iou_thr = check_range(owner, 'iou_thr', iou_thr, 0.0, 1.0,
                               low_open=True)
         num_bins = check_int(owner, 'num_bins', num_bins, 1)
+        check_choice(owner, 'lrp_threshold', lrp_threshold,
+                     LRP_THRESHOLD_MODES)
         if not osp.isfile(ann_file):
             raise FileNotFoundError(
                 f'{type(self).__name__}: ann_file {ann_file!r} does not '
@@ -156,6 +173,12 @@ class DetectionCalibrationMetric(BaseMetric):
         self.iou_thr = iou_thr
         self.num_bins = num_bins
         self.classwise = classwise
+        self.lrp_threshold = lrp_threshold
+        self.calibrator = self.stored_thresholds = None
+        if score_calibration is not None:
+            self.calibrator = load_calibrator(score_calibration)
+            self.stored_thresholds = stored_lrp_thresholds(
+                score_calibration, lrp_threshold)
         self.save_dir = save_dir
         self._coco = COCO(ann_file)
         # Label -> category id, and the classes it was derived from: the
@@ -265,10 +288,9 @@ class DetectionCalibrationMetric(BaseMetric):
             labels = _to_numpy(predictions['labels']).astype(np.int64)
             boxes = _to_numpy(predictions['bboxes']).astype(
                 np.float64).reshape(-1, 4)
-            # Greedy matching visits higher scores first, so detections
-            # under the threshold can never change the outcome of kept ones.
-            kept = scores >= self.score_thr
-            scores, labels, boxes = scores[kept], labels[kept], boxes[kept]
+            # All detections are matched (LaECE_0's thresholds and a
+            # calibrator reach below score_thr); greedy matching by score
+            # keeps lower ones from changing the outcome of higher ones.
             if len(labels) and (labels.min() < 0
                                 or labels.max() >= len(category_ids)):
                 raise ValueError(
@@ -277,20 +299,18 @@ class DetectionCalibrationMetric(BaseMetric):
                     f'{labels.max()}.')
             gt_boxes, gt_category_ids, gt_is_crowd = self._ground_truth(
                 data_sample['img_id'])
-            outcomes = np.full(len(scores), FALSE_POSITIVE, dtype=np.int64)
-            for label in np.unique(labels):
-                of_label = labels == label
-                of_category = gt_category_ids == category_ids[label]
-                outcomes[of_label] = match_detections(
-                    boxes[of_label], scores[of_label], gt_boxes[of_category],
-                    gt_is_crowd[of_category], self.iou_thr)
-            labelled = outcomes != DROPPED
+            # LaECE_0 matches with tau = 0 (any overlap), D-ECE at iou_thr.
+            image = (boxes, scores, labels, gt_boxes, gt_category_ids,
+                     gt_is_crowd, category_ids)
+            outcomes = match_image(*image, self.iou_thr)[0]
+            laece_outcomes, laece_ious = match_image(*image, 0.0)
+            regular = gt_category_ids[~gt_is_crowd]
             self.results.append(
-                dict(
-                    img_id=data_sample['img_id'],
-                    scores=scores[labelled],
-                    labels=labels[labelled],
-                    is_true_positive=outcomes[labelled] == TRUE_POSITIVE))
+                dict(img_id=data_sample['img_id'], scores=scores,
+                     labels=labels, outcomes=outcomes,
+                     laece_outcomes=laece_outcomes, laece_ious=laece_ious,
+                     num_ground_truth=np.array(
+                         [(regular == c).sum() for c in category_ids])))
 
     def compute_metrics(self, results: list) -> Dict[str, float]:
         """D-ECE of all processed detections; logs and saves the report.
@@ -301,17 +321,18 @@ class DetectionCalibrationMetric(BaseMetric):
         Returns:
             dict: ``d_ece`` (float, NaN without detections),
             ``num_detections`` (int, labelled detections with score
-            ``>= score_thr``) and, with ``classwise``, ``d_ece_classwise``
-            (float, NaN when no class has a detection).
+            ``>= score_thr``), with ``classwise`` ``d_ece_classwise``
+            (float, NaN when no class has a detection), and those of
+            :func:`.measures.calibration_measures`.
         """
         logger = MMLogger.get_current_instance()
-        scores = np.concatenate(
-            [np.zeros(0)] + [result['scores'] for result in results])
-        labels = np.concatenate([np.zeros(0, dtype=np.int64)] +
-                                [result['labels'] for result in results])
-        is_true_positive = np.concatenate(
-            [np.zeros(0, dtype=bool)] +
-            [result['is_true_positive'] for result in results])
+        detections, num_ground_truth = gather_detections(
+            results, len(self.label_to_category_id()))
+        kept = (detections['outcomes'] != DROPPED) & (
+            detections['scores'] >= self.score_thr)
+        scores, labels = detections['scores'][kept], detections['labels'][
+            kept]
+        is_true_positive = detections['outcomes'][kept] == TRUE_POSITIVE
 
         bins = calibration_bins(scores, is_true_positive, self.score_thr,
                                 self.num_bins)
@@ -322,6 +343,11 @@ class DetectionCalibrationMetric(BaseMetric):
             d_ece=d_ece, num_detections=int(len(scores)),
             score_thr=self.score_thr, iou_thr=self.iou_thr,
             num_bins=self.num_bins, bins=bins)
+        extra_metrics, extra_report = calibration_measures(
+            detections, num_ground_truth, self.score_thr, self.num_bins,
+            self.calibrator, self.lrp_threshold, self.stored_thresholds)
+        metrics.update(extra_metrics)
+        report.update(extra_report)
         if len(scores) == 0:
             logger.warning(
                 f'{type(self).__name__}: no detection scored >= '
@@ -340,7 +366,9 @@ class DetectionCalibrationMetric(BaseMetric):
 
         logger.info(f'D-ECE = {format_number(d_ece)} over '
                     f'{len(scores)} detections (score >= {self.score_thr}, '
-                    f'IoU >= {self.iou_thr}):\n' + format_bin_table(bins))
+                    f'IoU >= {self.iou_thr}):\n' + format_bin_table(bins) +
+                    '\n' + ', '.join(f'{key} = {format_number(value)}'
+                                     for key, value in extra_metrics.items()))
         self._save_report(report, bins, d_ece)
         return metrics
 
