@@ -561,11 +561,7 @@ def inverse_sigmoid_minimiser(q, gamma: float,
     ``gamma = 5, alpha = 0.25``: ties, never a reversed order.
 
     Args:
-        q: minimiser values (e.g. detector scores) in [0, 1], any shape.
-        gamma: focusing parameter, >= 0.
-        alpha: weight of the positive term in (0, 1): a float, an array
-            broadcastable with the probabilities (e.g. one per class), or
-            None for no weighting.
+        q, gamma, alpha: As for :func:`inverse_sigmoid_minimiser_log_odds`.
 
     Returns:
         ``p``, the broadcast shape of ``q`` and ``alpha``; ``q = 0`` and 1
