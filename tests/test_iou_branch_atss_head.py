@@ -129,6 +129,12 @@ def test_per_level_top_k_ranks_by_the_combined_score():
     assert result.labels.tolist() == [2]
 
 
+def test_undecoded_box_regression_is_refused_by_name():
+    with pytest.raises(ValueError, match='reg_decoded_bbox must be True'):
+        MODELS.build(dict(type='IoUBranchATSSHead', num_classes=3,
+                          in_channels=32, reg_decoded_bbox=False))
+
+
 # --- the training targets and losses -------------------------------------------
 
 

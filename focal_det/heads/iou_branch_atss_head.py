@@ -74,11 +74,19 @@ def detection_logits(cls_score: Tensor, iou_pred: Tensor,
 
 
 def levels_to_rows(level_maps: Sequence[Tensor], width: int) -> Tensor:
-    """Per-level maps (N, A * width, H, W) as rows (N * K, width).
+    """Per-level maps as one row per anchor of every level.
 
     Rows run over images, then levels, then locations, then anchors: the
     order of mmdet's anchors and of ``images_to_levels`` targets
     concatenated along the level axis.
+
+    Args:
+        level_maps (Sequence[Tensor]): Per level (N, A * width, H, W),
+            anchor-major channels.
+        width (int): Values per anchor (C logits, 4 deltas, 1 IoU logit).
+
+    Returns:
+        Tensor: (N * K, width), K the anchors of an image over all levels.
     """
     num_images = level_maps[0].shape[0]
     return torch.cat([
