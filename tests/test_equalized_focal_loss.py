@@ -74,6 +74,26 @@ def test_loss_gradient_and_statistics_equal_the_paper_over_steps(route):
     assert float(loss.class_gamma().max()) > 2.5
 
 
+def test_negative_statistics_keep_their_digits_when_positives_dominate(
+        route):
+    """fp32 logits near a sigmoid head's 0.001 prior (LVIS): a class's
+    negative gradient is ~1e-5 of its positive one, and is summed exactly."""
+    g = torch.Generator().manual_seed(0)
+    n, c = 4000, 5
+    logits = -6.9 + 0.5 * torch.randn(n, c, generator=g)
+    labels = torch.full((n, ), c)
+    labels[:20] = torch.arange(20) % c
+    loss = EqualizedFocalLoss().train()
+    loss(logits.clone().requires_grad_(True), labels,
+         avg_factor=20.0).backward()
+    _, _, expected = reference_step(logits.double(), labels,
+                                    torch.zeros(2, c, dtype=torch.float64),
+                                    avg_factor=20.0)
+    assert float(expected[1].max() / expected[0].min()) < 1e-4
+    torch.testing.assert_close(loss.gradient_sums, expected, rtol=1e-4,
+                               atol=0.0)
+
+
 def test_a_class_that_never_occurs_gets_the_largest_gamma(route):
     loss = EqualizedFocalLoss(gamma=2.0, scale_factor=8.0).train()
     for step in range(3):

@@ -50,9 +50,8 @@ SMALL_TRAINING = [
     'log_processor.by_epoch=False',
 ]
 SMALL_TRAINING_BY_FORMAT = dict(
-    coco=[f'train_dataloader.dataset.pipeline.2.scale={IMAGE_SCALE}'],
+    coco=[],
     lvis=[
-        f'train_dataloader.dataset.dataset.pipeline.2.scales=[{IMAGE_SCALE}]',
         # Repeat-factor sampling's threshold is a share of the images: on
         # LVIS's 100k images 1e-3 is 100 images; on 104 images 0.1 repeats
         # the rare classes' images as 1e-3 does there.
@@ -67,6 +66,18 @@ SMALL_TEST = [
     # below COCO's 0.05 threshold; LVIS's configs use 1e-4 already.
     'model.test_cfg.score_thr=0.0001',
 ]
+
+
+def small_training_resize(config, data_format):
+    """The option that trains at the images' own size: the third training
+    step resizes, to one scale (``scale``) or a random one (``scales``)."""
+    dataset = Config.fromfile(config).train_dataloader.dataset
+    key = 'train_dataloader.dataset'
+    if data_format == 'lvis':  # inside ClassBalancedDataset
+        dataset, key = dataset.dataset, key + '.dataset'
+    if 'scales' in dataset.pipeline[2]:
+        return f'{key}.pipeline.2.scales=[{IMAGE_SCALE}]'
+    return f'{key}.pipeline.2.scale={IMAGE_SCALE}'
 
 
 def load_json(path):
@@ -169,9 +180,13 @@ def test_lvis_layout_has_its_fields_and_addresses_images_by_url(
 def test_mmdet_datasets_of_the_configs_read_the_layouts(
         data_parent, config_dir, present, monkeypatch):
     monkeypatch.chdir(data_parent)
-    (config, ) = glob.glob(
-        osp.join(REPO, 'configs', config_dir, '*_cbfl.py'))
-    cfg = Config.fromfile(config)
+    configs = glob.glob(osp.join(REPO, 'configs', config_dir, '*_cbfl.py'))
+    assert len(configs) == 2  # RetinaNet 1x and EFL's improved baseline
+    for config in configs:
+        check_datasets_read_the_layout(Config.fromfile(config), present)
+
+
+def check_datasets_read_the_layout(cfg, present):
     train = DATASETS.build(cfg.train_dataloader.dataset)
     val = DATASETS.build(cfg.val_dataloader.dataset)
     assert len(val) == NUM_VAL_IMAGES
@@ -212,7 +227,9 @@ def test_config_trains_and_evaluates_on_its_real_format(
     trained = run_tool(
         [osp.join(REPO, 'tools', 'train.py'), config, '--work-dir', work_dir,
          '--cfg-options'] + SMALL_TRAINING +
-        SMALL_TRAINING_BY_FORMAT[data_format], cwd=data_parent, env=env)
+        SMALL_TRAINING_BY_FORMAT[data_format] +
+        [small_training_resize(config, data_format)],
+        cwd=data_parent, env=env)
     losses = [row['loss'] for row in logged_scalars(work_dir)
               if 'loss' in row]
     assert len(losses) == ITERATIONS and all(map(math.isfinite, losses))

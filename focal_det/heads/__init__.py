@@ -1,7 +1,9 @@
+from .iou_branch_atss_head import IoUBranchATSSHead, detection_logits
 from .recalibrating_retina_head import (RecalibratingRetinaHead,
                                         recalibrate_logits,
                                         recalibration_requested)
 
 __all__ = [
-    'RecalibratingRetinaHead', 'recalibrate_logits', 'recalibration_requested'
+    'IoUBranchATSSHead', 'RecalibratingRetinaHead', 'detection_logits',
+    'recalibrate_logits', 'recalibration_requested'
 ]

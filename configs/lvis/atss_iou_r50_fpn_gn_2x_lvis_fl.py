@@ -1,0 +1,2 @@
+_base_ = '../_base_/atss_iou_lvis.py'
+model = dict(bbox_head=dict(loss_cls={{_base_.fl}}))
