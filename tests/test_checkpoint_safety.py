@@ -5,8 +5,10 @@ A toy model trains for a few iterations in-process (well under a second
 per run); tests/test_fault_recovery.py does the same on the detector.
 """
 import contextlib
+import inspect
 import os
 import os.path as osp
+import signal
 import subprocess
 import sys
 import uuid
@@ -14,8 +16,11 @@ import uuid
 import pytest
 import torch
 from mmengine.fileio.backends import LocalBackend
+from mmengine.evaluator import BaseMetric
 from mmengine.hooks import CheckpointHook
+from mmengine.logging import MessageHub
 from mmengine.model import BaseModel
+from mmengine.runner import Runner
 from mmengine.runner.checkpoint import CheckpointLoader, load_from_local
 from torch import nn
 
@@ -23,6 +28,7 @@ import focal_det  # noqa: F401
 from focal_det.engine import (FocalDetRunner, build_runner,
                               latest_complete_checkpoint, load_config,
                               lock_work_dir)
+from focal_det.engine.checkpoint_files import unreadable_reason
 from focal_det.errors import NonFiniteTrainingError, WorkDirBusyError
 from focal_det.hooks import AtomicCheckpointHook, NonFiniteLossHook
 from tests.tiny_data import REPO
@@ -37,8 +43,10 @@ class ToyModel(BaseModel):
         self.nan_at, self.calls = nan_at, 0
 
     def forward(self, inputs, targets, mode='tensor'):
-        self.calls += 1
         error = self.linear(torch.stack(inputs)) - torch.stack(targets)
+        if mode == 'predict':
+            return list(error.detach())
+        self.calls += 1
         aux = torch.tensor(float('nan') if self.calls == self.nan_at else 0.)
         return dict(loss_toy=(error**2).mean(), loss_aux=aux)
 
@@ -53,9 +61,29 @@ class ToyData(torch.utils.data.Dataset):
         return dict(inputs=x, targets=x.sum(0, keepdim=True))
 
 
+class EpochMetric(BaseMetric):
+    """``toy/score``: the epoch (every evaluation is a new best);
+    ``toy/flat``: always 1 (only the first evaluation is its best)."""
+
+    default_prefix = 'toy'
+
+    def process(self, data_batch, data_samples):
+        self.results.append(0)
+
+    def compute_metrics(self, results):
+        return dict(score=MessageHub.get_current_instance().get_info('epoch'),
+                    flat=1)
+
+
 def toy_runner(work_dir, max_epochs=3, max_keep_ckpts=-1, resume=False,
-               load_from=None, model=None, custom_hooks=None):
-    return FocalDetRunner(
+               load_from=None, model=None, custom_hooks=None,
+               save_best=None, runner_class=FocalDetRunner):
+    evaluation = {} if save_best is None else dict(
+        val_dataloader=dict(dataset=ToyData(), batch_size=4, num_workers=0,
+                            sampler=dict(type='DefaultSampler',
+                                         shuffle=False)),
+        val_cfg=dict(), val_evaluator=[EpochMetric()])
+    return runner_class(
         model=model or ToyModel(), work_dir=str(work_dir),
         train_dataloader=dict(dataset=ToyData(), batch_size=4, num_workers=0,
                               sampler=dict(type='DefaultSampler',
@@ -64,10 +92,11 @@ def toy_runner(work_dir, max_epochs=3, max_keep_ckpts=-1, resume=False,
         train_cfg=dict(by_epoch=True, max_epochs=max_epochs),
         default_hooks=dict(checkpoint=dict(
             type='AtomicCheckpointHook', interval=1,
-            max_keep_ckpts=max_keep_ckpts)),
+            max_keep_ckpts=max_keep_ckpts, save_best=save_best,
+            rule=None if save_best is None else 'greater')),
         custom_hooks=custom_hooks, resume=resume, load_from=load_from,
         randomness=dict(seed=0), default_scope='mmdet',
-        experiment_name=f'toy_{uuid.uuid4().hex}')
+        experiment_name=f'toy_{uuid.uuid4().hex}', **evaluation)
 
 
 class Killed(BaseException):
@@ -253,3 +282,82 @@ def test_every_run_of_the_tools_has_the_safe_hooks(config, tmp_path):
     assert AtomicCheckpointHook in hook_types
     assert CheckpointHook not in hook_types
     assert NonFiniteLossHook in hook_types
+
+
+def train_dying_while_writing(work_dir, filename):
+    """In a child process: train with ``save_best='toy/score'`` and die by
+    SIGKILL (as ``kill -9``) half-way through writing ``filename``."""
+    put = LocalBackend.put
+
+    def half_put(self, obj, filepath):
+        if filename in osp.basename(filepath):
+            with open(filepath, 'wb') as f:
+                f.write(obj[:len(obj) // 2])
+            os.kill(os.getpid(), signal.SIGKILL)
+        put(self, obj, filepath)
+
+    LocalBackend.put = half_put  # only in this child process
+    toy_runner(work_dir, max_epochs=3, save_best='toy/score').train()
+
+
+def test_kill_during_a_best_save_keeps_the_previous_best(tmp_path):
+    best = 'best_toy_score_epoch_{}.pth'
+    child = subprocess.run([
+        sys.executable, '-c',
+        'from tests.test_checkpoint_safety import train_dying_while_writing; '
+        f'train_dying_while_writing({str(tmp_path)!r}, '
+        f'{best.format(2)!r})'
+    ], cwd=REPO, capture_output=True, text=True)
+    assert child.returncode == -signal.SIGKILL, child.stderr[-3000:]
+    # mmengine deleted the epoch-1 best, then wrote the epoch-2 best under
+    # its final name: the kill left only half of it.
+    assert not (tmp_path / best.format(2)).exists()
+    assert unreadable_reason(str(tmp_path / best.format(1))) is None
+    assert torch.equal(weights(tmp_path / best.format(1))['linear.weight'],
+                       weights(tmp_path / 'epoch_1.pth')['linear.weight'])
+
+    toy_runner(tmp_path, max_epochs=3, save_best='toy/score',
+               resume=True).train()
+    pth = sorted(p for p in os.listdir(tmp_path) if 'pth' in p)
+    assert pth == [best.format(3), 'epoch_1.pth', 'epoch_2.pth',
+                   'epoch_3.pth']
+
+
+def test_another_runner_is_told_that_it_writes_checkpoints_in_place(
+        tmp_path, monkeypatch):
+    runner = toy_runner(tmp_path, max_epochs=1, runner_class=Runner)
+    messages = []
+    monkeypatch.setattr(runner.logger, 'warning', messages.append)
+    runner.train()
+    assert any('Runner writes checkpoints in place' in m for m in messages)
+
+
+def test_each_key_keeps_its_own_best(tmp_path):
+    toy_runner(tmp_path, max_epochs=3,
+               save_best=['toy/score', 'toy/flat']).train()
+    assert sorted(p for p in os.listdir(tmp_path)
+                  if p.startswith('best_')) == [
+                      'best_toy_flat_epoch_1.pth',
+                      'best_toy_score_epoch_3.pth'
+                  ]
+
+
+def test_the_private_mmengine_methods_we_override_keep_their_signatures():
+    """AtomicCheckpointHook overrides two private methods of mmengine
+    0.10.7's CheckpointHook (no public way to order deletions after
+    saves); FocalDetRunner overrides public methods only, with their
+    parameters."""
+    assert list(inspect.signature(
+        CheckpointHook._save_checkpoint_with_step).parameters) == [
+            'self', 'runner', 'step', 'meta'
+        ]
+    assert list(inspect.signature(
+        CheckpointHook._save_best_checkpoint).parameters) == [
+            'self', 'runner', 'metrics'
+        ]
+    for method in ('save_checkpoint', 'load_checkpoint'):
+        ours = inspect.signature(getattr(FocalDetRunner, method))
+        theirs = inspect.signature(getattr(Runner, method))
+        assert list(ours.parameters) == list(theirs.parameters), method
+    constructor = inspect.signature(Runner.__init__).parameters
+    assert {'load_from', 'resume'} <= set(constructor)

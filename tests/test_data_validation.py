@@ -106,6 +106,15 @@ def test_missing_and_empty_images_are_named(tmp_path):
         f'(missing), {image_dir / "3.png"} (empty)')
 
 
+@pytest.mark.parametrize('training', [True, False])
+def test_a_file_without_images_is_named(tmp_path, training):
+    # mmengine would stop with "need at least one array to concatenate".
+    path = write_dataset(tmp_path, dataset([], images=[]), images=())
+    with pytest.raises(InvalidDataError,
+                       match=f'^annotation file {path} has no images$'):
+        validate(path, tmp_path, training=training)
+
+
 def test_an_empty_training_set_is_an_error_but_an_empty_test_set_is_not(
         tmp_path):
     # Every image is smaller than min_size: filtering leaves nothing.

@@ -162,3 +162,24 @@ def test_garbage_onnx_file_is_named(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(ValueError, match=f'cannot load ONNX model {path}'):
         OnnxRuntimeBackend(str(path), 'image', ['cls_score_0'])
+
+
+@pytest.mark.slow  # a tool in a subprocess
+def test_calibrate_names_a_calibration_file_without_images(cfg_20, tiny_root,
+                                                          tmp_path):
+    with open(osp.join(tiny_root, 'annotations', 'val.json')) as f:
+        document = json.load(f)
+    empty = tmp_path / 'annotations' / 'calib.json'
+    empty.parent.mkdir()
+    empty.write_text(json.dumps(dict(document, images=[], annotations=[])))
+    checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_20))
+    out = tmp_path / 'calibration.json'
+    result = run_tool([
+        'tools/calibrate.py', cfg_20, checkpoint, '--calib-ann-file',
+        'annotations/calib.json', '--calib-img-prefix', 'calib/',
+        '--data-root', str(tmp_path), '--out', str(out)
+    ], check=False)
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert result.stderr.strip().splitlines()[-1] == (
+        f'error: annotation file {empty} has no images')
+    assert not out.exists()

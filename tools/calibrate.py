@@ -33,7 +33,8 @@ import sys
 import numpy as np
 
 from focal_det.calibration import FITTERS
-from focal_det.engine import (ConfigOptionsAction, load_config, load_detector,
+from focal_det.engine import (ConfigOptionsAction, check_datasets,
+                              load_config, load_detector,
                               run_reporting_errors)
 
 METHODS = tuple(FITTERS)
@@ -138,6 +139,7 @@ def main():
     ann_file, img_prefix, data_root, description = calibration_data(
         cfg, args)
     cfg = point_dataset_to(cfg, ann_file, img_prefix, data_root)
+    check_datasets(cfg, ('test_dataloader', ))
     model, _ = load_detector(cfg, args.checkpoint)
     detections = collect_detections(cfg, model)
     num_classes = len(detections['class_names'])

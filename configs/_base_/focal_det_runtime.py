@@ -10,4 +10,7 @@ custom_hooks = [
     dict(type='ScoreRecalibrationHook'),
     # Stops training at the first NaN/inf loss term, naming it.
     dict(type='NonFiniteLossHook'),
+    # Seeds each epoch's random augmentation from (seed, epoch): --resume
+    # after a kill ends exactly as an uninterrupted run.
+    dict(type='EpochSeedHook'),
 ]

@@ -7,7 +7,7 @@ an empty training set). :func:`validate_dataset` reads the annotation file
 once and names the file and the record of each problem:
 
 - an error (:class:`InvalidDataError`) for a file that is not a COCO-format
-  object, a malformed record, missing or empty image files, an empty
+  object or has no images, a malformed record, missing or empty image files, an empty
   training set after ``filter_cfg``, or when more than half of the
   annotations would be dropped;
 - a warning with the count and the first ids for annotations that would be
@@ -152,6 +152,8 @@ def validate_dataset(ann_file: str, image_dir: str, training: bool,
         InvalidDataError: Naming the file and the record, or the files.
     """
     data = read_annotation_file(ann_file)
+    if not data['images']:
+        raise InvalidDataError(f'annotation file {ann_file} has no images')
     dropped = dropped_annotations(data, ann_file)
     total = len(data['annotations'])
     count = sum(len(ids) for ids in dropped.values())

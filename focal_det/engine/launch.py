@@ -136,9 +136,8 @@ def _dataset_cfgs(cfg: Config,
 
 
 def prepare_data(cfg: Config, loader_keys: Tuple[str, ...]) -> None:
-    """Generate the embedded dataset if needed, then check every dataset:
-    its ann_file exists, and a json one passes
-    :func:`~focal_det.datasets.validation.validate_dataset`.
+    """Generate the embedded dataset if needed, then check every dataset
+    (:func:`check_datasets`).
 
     Only local rank 0 generates; the other processes of a node wait for it.
     """
@@ -149,6 +148,18 @@ def prepare_data(cfg: Config, loader_keys: Tuple[str, ...]) -> None:
         else:
             _wait_for(osp.join(embedded['data_root'], 'annotations',
                                'train.json'))
+    check_datasets(cfg, loader_keys)
+
+
+def check_datasets(cfg: Config, loader_keys: Tuple[str, ...]) -> None:
+    """Check the dataset of each of ``loader_keys``: its ann_file exists,
+    and a json one passes
+    :func:`~focal_det.datasets.validation.validate_dataset`.
+
+    Raises:
+        FileNotFoundError: A missing annotation file, named.
+        InvalidDataError: See ``validate_dataset``.
+    """
     for key, dataset in _dataset_cfgs(cfg, loader_keys):
         ann_file = dataset.get('ann_file')
         if not ann_file:

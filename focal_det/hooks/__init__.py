@@ -1,5 +1,6 @@
 from .atomic_checkpoint_hook import AtomicCheckpointHook
 from .class_counts_hook import ClassCountsHook, class_count_losses
+from .epoch_seed_hook import EpochSeedHook
 from .loss_parameter_logger_hook import LossParameterLoggerHook
 from .loss_schedule_hook import LossScheduleHook
 from .non_finite_loss_hook import NonFiniteLossHook
@@ -7,6 +8,7 @@ from .score_recalibration_hook import ScoreRecalibrationHook
 
 __all__ = [
     'AtomicCheckpointHook', 'NonFiniteLossHook', 'ClassCountsHook',
+    'EpochSeedHook',
     'LossParameterLoggerHook', 'LossScheduleHook', 'ScoreRecalibrationHook',
     'class_count_losses'
 ]
