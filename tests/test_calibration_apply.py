@@ -3,19 +3,25 @@
 tools/export.py and the numpy runtime; tools/calibrate.py end to end. On the
 tiny randomly initialised model of tests/test_deploy.py."""
 import json
+import os
 import os.path as osp
 import pickle
+import stat
 
 import numpy as np
 import pytest
 from mmengine.config import Config
 
-from focal_det.calibration import PlattCalibrator, save_calibrator
+from focal_det.calibration import (FocalEntropyCalibrator, PlattCalibrator,
+                                   save_calibrator)
+from focal_det.datasets import LONGTAIL_CLASSES
 from focal_det.deploy.export import export_detector
 from focal_det.deploy.metadata import read_metadata
 from focal_det.deploy.preprocess import load_image
+from focal_det.deploy.pytorch_model import build_detector
 from focal_det.deploy.verify import verify_export
-from focal_det.heads.score_calibration import requested_score_calibrator
+from focal_det.errors import InvalidCalibrationError
+from focal_det.heads import requested_score_calibrator
 from tests.test_deploy import (mmdet_pipeline_detections, run_tool,
                                tiny_checkpoint, tiny_config_file)
 
@@ -32,16 +38,23 @@ def expected_scores(raw_scores, labels):
     return 1 / (1 + np.exp(-(SLOPES[labels] * logits + BIASES[labels])))
 
 
-@pytest.fixture(scope='module')
-def setup(tmp_path_factory, tiny_root):
-    tmp_path = tmp_path_factory.mktemp('calibration_apply')
+def calibration_setup(tmp_path, tiny_root):
+    """The tiny config and checkpoint, a Platt file for its classes
+    (``calibration``) and three validation images, in ``tmp_path``."""
     cfg_path = tiny_config_file(tmp_path, tiny_root)
     checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_path))
     calibration = str(tmp_path / 'platt.json')
-    save_calibrator(PlattCalibrator(SLOPES, BIASES), calibration)
+    save_calibrator(PlattCalibrator(SLOPES, BIASES), calibration,
+                    LONGTAIL_CLASSES)
     images = [osp.join(tiny_root, 'val', f'{i:06d}.png') for i in (1, 2, 3)]
     return dict(cfg=cfg_path, checkpoint=checkpoint, calibration=calibration,
                 images=images, tmp=tmp_path)
+
+
+@pytest.fixture(scope='module')
+def setup(tmp_path_factory, tiny_root):
+    return calibration_setup(tmp_path_factory.mktemp('calibration_apply'),
+                             tiny_root)
 
 
 def calibrated_cfg(setup):
@@ -58,7 +71,6 @@ def by_box(detections):
 
 
 def test_head_maps_every_detection_score(setup):
-    from focal_det.deploy.pytorch_model import build_detector
     raw_model, _ = build_detector(Config.fromfile(setup['cfg']),
                                   setup['checkpoint'])
     calibrated_model, _ = build_detector(calibrated_cfg(setup),
@@ -156,14 +168,41 @@ def test_test_tool_applies_the_option(setup):
     assert checked > 10
 
 
-def test_calibrating_recalibrated_scores_is_refused(setup):
-    test_cfg = dict(score_calibration=setup['calibration'],
-                    recalibrate_scores=True)
-    with pytest.raises(ValueError, match='recalibrate_scores off'):
-        requested_score_calibrator(test_cfg, NUM_CLASSES)
-    with pytest.raises(ValueError, match='fitted for 20 classes.*has 10'):
-        requested_score_calibrator(
-            dict(score_calibration=setup['calibration']), 10)
+def test_a_file_for_another_number_of_classes_is_refused(setup, tmp_path,
+                                                         tiny_root):
+    cfg = Config.fromfile(tiny_config_file(
+        tmp_path, tiny_root, 10, score_calibration=setup['calibration']))
+    model, _ = build_detector(cfg)
+    with pytest.raises(InvalidCalibrationError,
+                       match='fitted for 20 classes, the model has 10'):
+        requested_score_calibrator(model.bbox_head)
+
+
+def test_the_loss_inverse_is_one_calibrator_like_a_file(setup):
+    """``score_calibration='loss'`` and a file holding the same map give the
+    same detections: one mechanism, whatever the calibrator's source."""
+    cfg = Config.fromfile(setup['cfg'])
+    cfg.model.test_cfg.score_calibration = 'loss'
+    own_model, _ = build_detector(cfg, setup['checkpoint'])
+    # Class-balanced weights need the counts (the training hook's job).
+    own_model.bbox_head.loss_cls.class_balancing.set_class_counts(
+        [max(1, 300 // (k + 1)**2) for k in range(NUM_CLASSES)])
+    inverse = own_model.bbox_head.loss_cls.inverse_calibrator(NUM_CLASSES)
+    assert isinstance(inverse, FocalEntropyCalibrator)
+    path = str(setup['tmp'] / 'loss_inverse.json')
+    save_calibrator(inverse, path, LONGTAIL_CLASSES, overwrite=True)
+    cfg.model.test_cfg.score_calibration = path
+    file_model, _ = build_detector(cfg, setup['checkpoint'])
+    raw_model, _ = build_detector(Config.fromfile(setup['cfg']),
+                                  setup['checkpoint'])
+    own, from_file, raw = (
+        mmdet_pipeline_detections(setup['cfg'], model, setup['images'])
+        for model in (own_model, file_model, raw_model))
+    for own_image, file_image, raw_image in zip(own, from_file, raw):
+        np.testing.assert_array_equal(own_image.scores, file_image.scores)
+        np.testing.assert_array_equal(own_image.boxes, file_image.boxes)
+        assert len(own_image) != len(raw_image) or not np.allclose(
+            own_image.scores, raw_image.scores)
 
 
 @pytest.mark.slow  # a tool in a subprocess
@@ -174,9 +213,16 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
     checkpoint = tiny_checkpoint(tmp_path, Config.fromfile(cfg_path), -0.4)
     args = ['tools/calibrate.py', cfg_path, checkpoint, '--method', 'platt',
             '--cfg-options', 'test_dataloader.dataset.indices=10']
-    result = run_tool(args)
+    # The file gets the user's umask, like every other output (0664 here;
+    # a private temporary file would give 0600).
+    umask = os.umask(0o002)
+    try:
+        result = run_tool(args)
+    finally:
+        os.umask(umask)
     assert result.returncode == 0, result.stderr[-3000:]
     written = checkpoint[:-len('.pth')] + '.calibration.json'
+    assert stat.S_IMODE(os.stat(written).st_mode) == 0o664
     with open(written) as f:
         document = json.load(f)
     assert document['method'] == 'platt'
@@ -186,8 +232,9 @@ def test_calibrate_tool_writes_next_to_the_checkpoint_and_keeps_it(
                                         'calib.json')
     assert info['matching'] == dict(iou_thr=0.5, score_thr=0.3, num_bins=10,
                                     greedy_by_score=True, crowd='ignored')
-    assert info['loss_parameters'] == dict(kind='fl', gamma=2.0,
-                                           alpha=[0.25] * NUM_CLASSES)
+    assert info['loss_parameters'] == dict(method='focal_entropy',
+                                           gamma=2.0, alpha=0.25)
+    assert document['class_names'] == list(LONGTAIL_CLASSES)
     assert set(info['cross_fitted_d_ece']) == {
         'uncalibrated', 'platt', 'isotonic', 'platt_isotonic',
         'focal_entropy', 'isotonic_agnostic'}

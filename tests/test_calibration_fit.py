@@ -197,13 +197,14 @@ def test_saving_never_replaces_a_file_silently(tmp_path):
     path.write_text('mine')
     calibrator = PlattCalibrator([1.0], [0.0])
     with pytest.raises(FileExistsError, match='calibration.json'):
-        save_calibrator(calibrator, str(path))
+        save_calibrator(calibrator, str(path), ['a'])
     assert path.read_text() == 'mine'
 
 
 def test_a_file_for_another_number_of_classes_is_refused(tmp_path):
     path = str(tmp_path / 'calibration.json')
-    save_calibrator(FocalEntropyCalibrator(10, 1.0, 0.5), path)
+    save_calibrator(FocalEntropyCalibrator(10, 1.0, 0.5), path,
+                    [str(c) for c in range(10)])
     with pytest.raises(ValueError, match='fitted for 10 classes.*has 20'):
         load_calibrator(path, num_classes=20)
     with pytest.raises(ValueError, match='fitted for 10 classes'):
@@ -215,12 +216,12 @@ def test_malformed_files_are_named(tmp_path):
     path.write_text('{not json')
     with pytest.raises(ValueError, match='bad.json is not valid JSON'):
         load_calibrator(str(path))
-    document = calibrator_to_dict(PlattCalibrator([1.0], [0.0]))
+    document = calibrator_to_dict(PlattCalibrator([1.0], [0.0]), ['a'])
     with pytest.raises(ValueError, match='unknown calibration method'):
         calibrator_from_dict(dict(document, method='magic'), 'x.json')
     with pytest.raises(ValueError, match='not a score calibration file'):
         calibrator_from_dict({'method': 'platt'}, 'x.json')
-    with pytest.raises(ValueError, match='slope must be > 0'):
+    with pytest.raises(ValueError, match=r'slopes\[0\] = -1.0, must be > 0'):
         PlattCalibrator([-1.0], [0.0])
 
 

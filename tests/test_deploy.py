@@ -4,6 +4,7 @@ config."""
 import json
 import os
 import os.path as osp
+import re
 import subprocess
 import sys
 
@@ -26,10 +27,10 @@ from focal_det.deploy.postprocess import (Detections, classwise_nms,
                                           postprocess)
 from focal_det.deploy.preprocess import load_image, prepare_image
 from focal_det.deploy.pytorch_model import build_detector
+from focal_det.calibration import FocalEntropyCalibrator, calibrator_to_dict
 from focal_det.engine.detector_loading import load_checkpoint_strictly
-from focal_det.errors import CheckpointMismatchError
-from focal_det.deploy.runtime import (ExportedDetector,
-                                      recalibration_transform)
+from focal_det.errors import CheckpointMismatchError, InvalidCalibrationError
+from focal_det.deploy.runtime import ExportedDetector
 from focal_det.deploy.verify import (BOX_TOLERANCE, SCORE_TOLERANCE,
                                      compare_detections, verify_export)
 from tests.tiny_data import REPO, TINY_TEST_PIPELINE, config_path
@@ -58,7 +59,7 @@ finally:
 
 
 def tiny_config_file(tmp_path, data_root, num_classes=20, loss='cbfl',
-                     recalibrate=False, class_counts=None):
+                     score_calibration=None, class_counts=None):
     path = tmp_path / f'tiny_{loss}_{num_classes}.py'
     head = dict(num_classes=num_classes)
     if class_counts is not None:
@@ -67,7 +68,7 @@ def tiny_config_file(tmp_path, data_root, num_classes=20, loss='cbfl',
 _base_ = {config_path(loss)!r}
 data_root = {data_root + '/'!r}
 model = dict(bbox_head={head!r},
-             test_cfg=dict(recalibrate_scores={recalibrate!r}))
+             test_cfg=dict(score_calibration={score_calibration!r}))
 {TINY_TEST_PIPELINE}
 test_dataloader = dict(batch_size=1, num_workers=0, persistent_workers=False,
                        dataset=dict(data_root=data_root,
@@ -253,63 +254,80 @@ def test_sidecar_describes_the_config(exported_onnx):
                                         min_bbox_size=0.0, iou_threshold=0.5,
                                         class_agnostic=False, max_per_img=100)
     assert len(metadata['class_names']) == 20
-    assert metadata['score_recalibration'] is None
+    assert metadata['format_version'] == 2
+    assert metadata['score_calibration'] is None
+    assert 'score_recalibration' not in metadata
 
 
-# Recalibration lowers these scores: a larger class bias keeps detections.
-@pytest.mark.parametrize('loss,kind,cls_bias', [('cbfl', 'fl', -5.0),
-                                                ('dfl', 'dfl', -4.0)])
-def test_recalibrated_export_matches_recalibrated_mmdet(
-        tmp_path, tiny_root, val_images, loss, kind, cls_bias):
+# The inverse map lowers these scores: a larger class bias keeps detections.
+@pytest.mark.parametrize('loss,method,cls_bias', [('cbfl', 'focal_entropy',
+                                                   -5.0),
+                                                  ('dfl', 'dual_focal', -4.0)])
+def test_export_with_the_loss_inverse_matches_mmdet(tmp_path, tiny_root,
+                                                    val_images, loss, method,
+                                                    cls_bias):
     # Class-balanced weights need the counts (the training hook's job).
     counts = [max(1, 300 // (k + 1)**2) for k in range(20)]
     cfg = Config.fromfile(
-        tiny_config_file(tmp_path, tiny_root, loss=loss, recalibrate=True,
+        tiny_config_file(tmp_path, tiny_root, loss=loss,
+                         score_calibration='loss',
                          class_counts=counts if loss == 'cbfl' else None))
-    path = str(tmp_path / 'recalibrated.onnx')
+    path = str(tmp_path / 'loss_inverse.onnx')
     metadata, detector = export_detector(
         cfg, tiny_checkpoint(tmp_path, cfg, cls_bias), 'onnx', path)
-    recalibration = metadata['score_recalibration']
-    assert recalibration['kind'] == kind
-    assert (recalibration['alpha'] is None) == (loss == 'dfl')
+    calibration = metadata['score_calibration']
+    assert calibration['method'] == method
+    assert calibration['info']['source'] == 'loss'
+    assert calibration['class_names'] == metadata['class_names']
+    expected = detector.bbox_head.loss_cls.inverse_calibrator(20).params()
+    assert calibration['params'] == expected
+    if loss == 'cbfl':  # one effective alpha per class, rarest highest
+        alpha = calibration['params']['alpha']
+        assert len(alpha) == 20 and alpha[-1] > alpha[0]
     images = [(p, load_image(p)) for p in val_images]
     report = verify_export(path, detector, images, num_threads=1)
     assert report.ok, report.describe()
     assert sum(r.num_detections[0] for r in report.inputs) > 0
 
 
-def test_handwritten_recalibration_maps_each_class_score(
+def _with_sidecar_calibration(tmp_path, path, metadata, name, calibration):
+    """A second exported model: ``path`` with another sidecar."""
+    other = str(tmp_path / name)
+    os.symlink(path, other)
+    write_metadata(other, dict(metadata, score_calibration=calibration))
+    return other
+
+
+def test_handwritten_calibration_maps_each_class_score(
         tmp_path, exported_onnx, val_images):
     from focal_det.theory.focal import inverse_sigmoid_minimiser
     path, _ = exported_onnx
     metadata = read_metadata(path)
-    # Recalibration lowers these scores: a lower threshold keeps detections.
+    # The inverse map lowers these scores: a lower threshold keeps
+    # detections.
     metadata['test_cfg']['score_thr'] = 1e-4
     gamma, alpha = 0.5, np.linspace(0.25, 0.75, 20)
-    recalibrated_path = str(tmp_path / 'recalibrated.onnx')
-    os.symlink(path, recalibrated_path)
-    write_metadata(
-        recalibrated_path,
-        dict(metadata,
-             score_recalibration=dict(kind='fl', gamma=gamma,
-                                      alpha=alpha.tolist())))
+    calibrated_path = _with_sidecar_calibration(
+        tmp_path, path, metadata, 'calibrated.onnx',
+        calibrator_to_dict(FocalEntropyCalibrator(20, gamma, alpha),
+                           metadata['class_names']))
 
     def expected_logits(logits):
         """logit(inverse_sigmoid_minimiser(score, gamma, alpha_c)), per
         class column."""
         scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
-        recalibrated = np.stack([
+        calibrated = np.stack([
             inverse_sigmoid_minimiser(scores[:, c], gamma, alpha[c])
             for c in range(scores.shape[1])
         ], axis=1)
-        return np.log(recalibrated) - np.log1p(-recalibrated)
+        return np.log(calibrated) - np.log1p(-calibrated)
 
     plain = ExportedDetector(path, score_thr=1e-4, num_threads=1)
     prepared = plain.prepare(load_image(val_images[0]))
     cls_scores, bbox_preds = plain.raw_outputs(prepared)
     expected = postprocess(cls_scores, bbox_preds, prepared, metadata,
                            expected_logits)
-    ours = ExportedDetector(recalibrated_path,
+    ours = ExportedDetector(calibrated_path,
                             num_threads=1).detect_prepared(prepared)
     labels_equal, box_diff, score_diff = compare_detections(ours, expected)
     assert len(ours) > 0 and labels_equal
@@ -319,16 +337,29 @@ def test_handwritten_recalibration_maps_each_class_score(
         ours.scores, unchanged.scores)
 
 
-@pytest.mark.parametrize('old,new', [('focal', 'fl'), ('dual_focal', 'dfl')])
-def test_sidecars_with_the_old_kind_names_still_load(old, new):
-    logits = np.linspace(-8, 8, 33, dtype=np.float32).reshape(11, 3)
-    mapped = [
-        recalibration_transform(dict(kind=kind, gamma=1.5,
-                                     alpha=None))(logits)
-        for kind in (old, new)
-    ]
-    np.testing.assert_array_equal(mapped[0], mapped[1])
-    assert not np.allclose(mapped[1], logits)
+@pytest.mark.parametrize('tamper,entry', [
+    (lambda doc: doc['params']['alpha'].__setitem__(3, float('nan')),
+     r'alpha\[3\] = nan, must be finite'),
+    (lambda doc: doc['params'].__setitem__('gamma', float('inf')),
+     'gamma = inf, must be finite'),
+    (lambda doc: doc['class_names'].reverse(),
+     "fitted for other classes.*its class 0 is 'class_19'"),
+])
+def test_runtime_refuses_a_tampered_sidecar_calibration(
+        tmp_path, exported_onnx, tamper, entry):
+    path, _ = exported_onnx
+    metadata = read_metadata(path)
+    names = [f'class_{c:02d}' for c in range(20)]
+    metadata['class_names'] = names
+    document = calibrator_to_dict(
+        FocalEntropyCalibrator(20, 2.0, [0.25] * 20), names)
+    tamper(document)
+    tampered = _with_sidecar_calibration(tmp_path, path, metadata,
+                                         'tampered.onnx', document)
+    with pytest.raises(InvalidCalibrationError,
+                       match=re.escape(f'score_calibration entry of '
+                                       f'{tampered}.json') + '.*' + entry):
+        ExportedDetector(tampered, num_threads=1)
 
 
 # --- the tools ---------------------------------------------------------------

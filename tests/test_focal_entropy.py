@@ -338,13 +338,13 @@ def test_validation():
 
 
 def test_theory_imports_with_numpy_only():
-    """The deploy runtime has numpy + onnxruntime only."""
+    """The deploy runtime has numpy + onnxruntime only (the loss inverse
+    maps as calibrators included)."""
     code = ("import sys\n"
             "for name in ('torch', 'scipy', 'mmdet', 'mmcv', 'mmengine'):\n"
             "    sys.modules[name] = None  # any import of them now fails\n"
             "from focal_det.theory import class_balanced, dual_focal\n"
-            "from focal_det.theory.recalibration import "
-            "recalibrated_log_odds\n"
+            "from focal_det.calibration import loss_inverse\n"
             "from focal_det.theory.focal import simplex_minimiser\n"
             "print(simplex_minimiser([0.5, 0.3, 0.2], 2.0).sum())\n")
     result = subprocess.run([sys.executable, '-c', code], capture_output=True,

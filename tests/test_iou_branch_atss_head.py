@@ -5,6 +5,7 @@ architecture (ModelTC/United-Perception, efl_improved_baseline_*.yaml)."""
 import math
 import os.path as osp
 
+import numpy as np
 import pytest
 import torch
 from mmengine.config import Config, ConfigDict
@@ -13,6 +14,8 @@ from mmdet.registry import MODELS, TASK_UTILS
 from mmdet.utils import register_all_modules
 
 import focal_det  # noqa: F401
+from focal_det.calibration import PlattCalibrator, save_calibrator
+from focal_det.errors import InvalidCalibrationError
 from focal_det.heads import IoUBranchATSSHead, detection_logits
 from focal_det.losses.reference import (equalized_focal_terms, focal_terms,
                                         one_hot_targets)
@@ -127,6 +130,29 @@ def test_per_level_top_k_ranks_by_the_combined_score():
                                       batch_img_metas=[image_meta()])
     # Ranked by class score alone, the class-0 box would be kept.
     assert result.labels.tolist() == [2]
+
+
+def test_a_calibration_file_maps_the_combined_score(tmp_path):
+    """ScoreMappingMixin maps the log-odds of class score * IoU, the score
+    the detections carry and tools/calibrate.py fits on; the loss's own
+    inverse map, which speaks of the class score alone, is refused."""
+    calibrator = PlattCalibrator([0.5, 0.5, 1.0], [0.0, 1.0, -0.5])
+    path = str(tmp_path / 'platt.json')
+    save_calibrator(calibrator, path, ['a', 'b', 'c'])
+    head = recipe_head(score_thr=0.01, score_calibration=path)
+    (result, ) = head.predict_by_feat(*crafted_predictions(head),
+                                      batch_img_metas=[image_meta()])
+    assert result.labels.tolist() == [2, 0]
+    combined = np.array([0.5 * sigmoid(3.0), sigmoid(2.0) * sigmoid(-3.0)])
+    np.testing.assert_allclose(result.scores.numpy(),
+                               calibrator.calibrate(combined, [2, 0]),
+                               rtol=1e-5)
+    head.test_cfg['score_calibration'] = 'loss'
+    with pytest.raises(InvalidCalibrationError,
+                       match="'loss': IoUBranchATSSHead scores detections "
+                       r'by class score \* IoU'):
+        head.predict_by_feat(*crafted_predictions(head),
+                             batch_img_metas=[image_meta()])
 
 
 def test_undecoded_box_regression_is_refused_by_name():

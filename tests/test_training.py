@@ -18,7 +18,8 @@ from mmdet.utils import register_all_modules
 import focal_det  # noqa: F401
 from focal_det.datasets.class_counts import count_instances_per_class
 from focal_det.engine import prepare_data
-from focal_det.heads import IoUBranchATSSHead, RecalibratingRetinaHead
+from focal_det.heads import (IoUBranchATSSHead, ScoreMappingMixin,
+                             ScoreMappingRetinaHead)
 from focal_det.loss_names import REGISTERED_NAMES
 from tests.tiny_data import REPO, TINY, TINY_TEST_PIPELINE, config_path
 
@@ -90,11 +91,12 @@ def test_every_config_loads_and_builds_its_model_without_data(path):
     model = MODELS.build(cfg.model)
     head = model.bbox_head
     assert head.cls_out_channels == head.num_classes  # sigmoid: no bg column
-    # EFL's improved baseline (atss_iou_*) or RetinaNet, which can
-    # recalibrate its scores.
+    # EFL's improved baseline (atss_iou_*) or RetinaNet; both map their
+    # scores (model.test_cfg.score_calibration).
     expected_head = (IoUBranchATSSHead if osp.basename(path).startswith(
-        'atss_iou_') else RecalibratingRetinaHead)
+        'atss_iou_') else ScoreMappingRetinaHead)
     assert isinstance(head, expected_head)
+    assert isinstance(head, ScoreMappingMixin)
     # The loss kind is a token of the file name: ..._cbfl.py, ..._cbfl_ramp.py
     (kind, ) = [token for token in osp.basename(path)[:-3].split('_')
                 if token in REGISTERED_NAMES]

@@ -34,8 +34,9 @@ import numpy as np
 
 from focal_det.calibration import FITTERS
 from focal_det.engine import (ConfigOptionsAction, check_datasets,
-                              load_config, load_detector,
-                              run_reporting_errors)
+                              load_config, load_detector)
+from focal_det.errors import InvalidCalibrationError, run_reporting_errors
+from focal_det.heads import score_calibration_option
 
 METHODS = tuple(FITTERS)
 
@@ -105,14 +106,13 @@ def calibration_data(cfg, args):
 
 
 def loss_parameters(model, num_classes):
-    """The trained loss's own gamma and alpha, if it has an inverse map."""
+    """The trained loss's own inverse map (``method`` and its parameters),
+    if it has one."""
     loss = model.bbox_head.loss_cls
-    if not hasattr(loss, 'recalibration_params'):
+    if not hasattr(loss, 'inverse_calibrator'):
         return None
-    params = loss.recalibration_params(num_classes)
-    alpha = params.get('alpha')
-    return dict(kind=params['kind'], gamma=float(params['gamma']),
-                alpha=None if alpha is None else [float(a) for a in alpha])
+    calibrator = loss.inverse_calibrator(num_classes)
+    return dict(method=calibrator.method, **calibrator.params())
 
 
 def main():
@@ -130,12 +130,12 @@ def main():
         raise FileExistsError(f'{out} exists; choose another --out or pass '
                               '--overwrite')
     cfg = load_config(args.config, args.cfg_options, 'none')
-    test_cfg = cfg.model.get('test_cfg', {})
-    if test_cfg.get('score_calibration') or test_cfg.get(
-            'recalibrate_scores'):
-        raise ValueError('calibrators are fitted on raw scores: remove '
-                         'model.test_cfg.score_calibration and '
-                         'recalibrate_scores from the options')
+    calibration = score_calibration_option(cfg.model.get('test_cfg'))
+    if calibration is not None:
+        raise InvalidCalibrationError(
+            'calibrators are fitted on raw scores: remove '
+            f'model.test_cfg.score_calibration={calibration} from the '
+            'config or the options')
     ann_file, img_prefix, data_root, description = calibration_data(
         cfg, args)
     cfg = point_dataset_to(cfg, ann_file, img_prefix, data_root)

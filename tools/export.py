@@ -9,7 +9,6 @@ those outputs into detections). See docs/deploy.md.
 import argparse
 import os
 import os.path as osp
-import sys
 
 import torch
 
@@ -19,7 +18,7 @@ from focal_det.deploy.metadata import sidecar_path
 from focal_det.deploy.preprocess import load_image
 from focal_det.deploy.verify import verification_images, verify_export
 from focal_det.engine import ConfigOptionsAction, load_config
-from focal_det.errors import CheckpointMismatchError, ParityError
+from focal_det.errors import run_reporting_errors
 
 
 def parse_args():
@@ -61,32 +60,27 @@ def main():
     torch.set_num_threads(args.threads)
     for path in (args.config, args.checkpoint):
         if not osp.isfile(path):
-            sys.exit(f'error: file not found: {path}')
+            raise FileNotFoundError(f'file not found: {path}')
     os.makedirs(osp.dirname(osp.abspath(args.out)), exist_ok=True)
-    try:
-        metadata, detector = export_detector(
-            load_config(args.config, args.cfg_options, 'none'),
-            args.checkpoint, args.format,
-            args.out, tuple(args.shape) if args.shape else None,
-            args.dynamic, args.opset)
-        print(f'wrote {args.out} and {sidecar_path(args.out)} '
-              f'(input {metadata["input"]["shape"]}, '
-              f'{"dynamic" if args.dynamic else "fixed"} size)')
-        if args.verify:
-            if args.verify_images:
-                images = [(path, load_image(path))
-                          for path in args.verify_images]
-            else:
-                images = verification_images(
-                    metadata['input']['shape'][2:], args.dynamic,
-                    metadata['preprocess']['pad_size_divisor'])
-            report = verify_export(args.out, detector, images,
-                                   num_threads=args.threads)
-            print('verified:\n' + report.describe())
-    except (CheckpointMismatchError, ParityError, FileNotFoundError,
-            ValueError) as error:
-        sys.exit(f'error: {error}')
+    metadata, detector = export_detector(
+        load_config(args.config, args.cfg_options, 'none'), args.checkpoint,
+        args.format, args.out, tuple(args.shape) if args.shape else None,
+        args.dynamic, args.opset)
+    print(f'wrote {args.out} and {sidecar_path(args.out)} '
+          f'(input {metadata["input"]["shape"]}, '
+          f'{"dynamic" if args.dynamic else "fixed"} size)')
+    if args.verify:
+        if args.verify_images:
+            images = [(path, load_image(path))
+                      for path in args.verify_images]
+        else:
+            images = verification_images(
+                metadata['input']['shape'][2:], args.dynamic,
+                metadata['preprocess']['pad_size_divisor'])
+        report = verify_export(args.out, detector, images,
+                               num_threads=args.threads)
+        print('verified:\n' + report.describe())
 
 
 if __name__ == '__main__':
-    main()
+    run_reporting_errors(main)

@@ -18,6 +18,7 @@ import sys
 from focal_det.deploy.drawing import auto_upscale, draw_detections
 from focal_det.deploy.preprocess import load_image
 from focal_det.deploy.runtime import ExportedDetector
+from focal_det.errors import run_reporting_errors
 
 
 def parse_args():
@@ -126,11 +127,8 @@ def drawing_path(out_dir: str, image_path: str, used: set) -> str:
 
 def main():
     args = parse_args()
-    try:
-        detector, image_arguments = open_detector(args)
-        image_paths = expand_image_paths(image_arguments)
-    except (FileNotFoundError, ValueError, ImportError) as error:
-        sys.exit(f'error: {error}')
+    detector, image_arguments = open_detector(args)
+    image_paths = expand_image_paths(image_arguments)
     os.makedirs(args.out_dir, exist_ok=True)
     results, used_names, failed = [], set(), []
     for path in image_paths:
@@ -164,4 +162,4 @@ def main():
 
 
 if __name__ == '__main__':
-    main()
+    run_reporting_errors(main)

@@ -4,7 +4,8 @@ import os.path as osp
 
 from focal_det.engine import (add_common_args, build_runner, load_config,
                               parse_common, prepare_data, prepare_launcher,
-                              resolve_work_dir, run_reporting_errors)
+                              resolve_work_dir)
+from focal_det.errors import run_reporting_errors
 
 
 def parse_args():

@@ -7,7 +7,8 @@ from focal_det.engine import (add_common_args, build_runner, enable_amp,
                               lock_work_dir, parse_common, prepare_data,
                               prepare_launcher,
                               refuse_to_overwrite_checkpoints,
-                              resolve_work_dir, run_reporting_errors)
+                              resolve_work_dir)
+from focal_det.errors import run_reporting_errors
 
 
 def parse_args():

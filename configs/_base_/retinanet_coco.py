@@ -6,10 +6,10 @@ _base_ = [
     './losses.py'
 ]
 data_root = 'data/coco/'
-# RecalibratingRetinaHead: mmdet's RetinaHead that can recalibrate its scores.
+# ScoreMappingRetinaHead: mmdet's RetinaHead that can calibrate its scores
+# (model.test_cfg.score_calibration, off by default).
 model = dict(
-    bbox_head=dict(type='RecalibratingRetinaHead'),
-    test_cfg=dict(recalibrate_scores=False))
+    bbox_head=dict(type='ScoreMappingRetinaHead'))
 optim_wrapper = dict(paramwise_cfg={{_base_.gamma_paramwise_cfg}})
 val_evaluator = dict(
     type='LongTailCocoMetric',

@@ -36,8 +36,8 @@ model = dict(
         start_level=0,
         num_outs=4),
     bbox_head=dict(
-        # mmdet's RetinaHead that can recalibrate its scores (test_cfg).
-        type='RecalibratingRetinaHead',
+        # mmdet's RetinaHead that can calibrate its scores (test_cfg).
+        type='ScoreMappingRetinaHead',
         num_classes=num_classes,
         in_channels=64,
         stacked_convs=2,
@@ -72,9 +72,9 @@ model = dict(
         score_thr=0.01,
         nms=dict(type='nms', iou_threshold=0.5),
         max_per_img=100,
-        # True maps scores through the loss's inverse focal-entropy
-        # minimiser before NMS (focal_det.theory.recalibration).
-        recalibrate_scores=False))
+        # A calibrator file, or 'loss' (the loss's own inverse map), maps
+        # the scores before NMS (focal_det.heads.ScoreMappingMixin).
+        score_calibration=None))
 
 dataset_type = 'LongTailSynthDataset'
 train_pipeline = [

@@ -7,10 +7,11 @@ _base_ = [
     'mmdet::_base_/default_runtime.py', './focal_det_runtime.py',
     './losses.py'
 ]
-# RecalibratingRetinaHead: mmdet's RetinaHead that can recalibrate its scores.
+# ScoreMappingRetinaHead: mmdet's RetinaHead that can calibrate its scores
+# (model.test_cfg.score_calibration, off by default).
 model = dict(
-    bbox_head=dict(type='RecalibratingRetinaHead', num_classes=1203),
-    test_cfg=dict(score_thr=0.0001, max_per_img=300, recalibrate_scores=False))
+    bbox_head=dict(type='ScoreMappingRetinaHead', num_classes=1203),
+    test_cfg=dict(score_thr=0.0001, max_per_img=300))
 optim_wrapper = dict(
     optimizer=dict(type='SGD', lr=0.01, momentum=0.9, weight_decay=0.0001),
     paramwise_cfg={{_base_.gamma_paramwise_cfg}})

@@ -7,16 +7,16 @@ positive for that class. This module measures exactly that event: it runs
 the head, labels every anchor with the head's own assigner (the training
 targets; ignored anchors are left out) and accumulates a reliability
 histogram of (score, target) over all anchor-class pairs, once for the raw
-scores and once after
-:func:`~focal_det.theory.recalibration.recalibrated_log_odds`.
+scores and once through the loss's own inverse map
+(``loss_cls.inverse_calibrator``, :mod:`focal_det.calibration.loss_inverse`).
 """
 from typing import Dict, Iterable
 
 import numpy as np
 
+from ..calibration import ScoreCalibrator
 from ..evaluation.calibration.binning import ReliabilityHistogram
 from ..theory.focal import logistic
-from ..theory.recalibration import recalibrated_log_odds
 
 
 def anchor_scores_and_targets(model, batch: dict):
@@ -56,14 +56,16 @@ def anchor_scores_and_targets(model, batch: dict):
     return np.concatenate(scores), np.concatenate(targets)
 
 
-def anchor_calibration(model, batches: Iterable[dict], params: Dict,
+def anchor_calibration(model, batches: Iterable[dict],
+                       inverse_map: ScoreCalibrator,
                        num_bins: int = 20) -> Dict[str, ReliabilityHistogram]:
     """Reliability histograms of raw and recalibrated anchor scores.
 
     Args:
         model: A trained dense detector (put in eval mode here).
         batches (Iterable[dict]): Data loader batches with ground truth.
-        params (dict): The trained loss's ``recalibration_params(C)``.
+        inverse_map (ScoreCalibrator): The trained loss's
+            ``inverse_calibrator(C)``.
         num_bins (int): Equal-width bins over [0, 1].
 
     Returns:
@@ -76,5 +78,5 @@ def anchor_calibration(model, batches: Iterable[dict], params: Dict,
         scores, targets = anchor_scores_and_targets(model, batch)
         histograms['raw'].add(scores, targets)
         histograms['recalibrated'].add(
-            logistic(recalibrated_log_odds(scores, params)), targets)
+            logistic(inverse_map.log_odds(scores)), targets)
     return histograms

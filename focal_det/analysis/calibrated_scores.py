@@ -40,7 +40,7 @@ def evaluate_scores(cfg: Config, checkpoint: str, data_root: str,
         data_root (str): The embedded dataset (``annotations/val.json``).
         work_dir (str): Where the COCO metric writes its report.
         test_cfg (dict, optional): ``model.test_cfg`` entries to set, e.g.
-            ``score_calibration=PATH`` or ``recalibrate_scores=True``.
+            ``score_calibration=PATH`` or ``score_calibration='loss'``.
         keep_detections (bool): Also return the labelled detections.
 
     Returns:

@@ -155,13 +155,14 @@ def candidate_table(rows: Sequence[dict], methods: Sequence[str]) -> str:
 
 def focal_entropy_table(rows: Sequence[dict]) -> str:
     """The focal-entropy family: the loss's own parameters (the
-    ``recalibrate_scores`` option) against the ones fitted on calib, on the
-    raw model's fixed detection set."""
+    ``score_calibration='loss'`` option) against the ones fitted on calib,
+    on the raw model's fixed detection set."""
     lines = [
         "| model | the loss's gamma, alpha | fitted gamma, alpha | "
         'fixed-set D-ECE raw | inverse map, loss\'s own '
-        '(`recalibrate_scores`) | inverse map, fitted | chosen calibrator '
-        '| AP raw / own / fitted |', '|---|---|---|---|---|---|---|---|'
+        '(`score_calibration=loss`) | inverse map, fitted | chosen '
+        'calibrator | AP raw / own / fitted |',
+        '|---|---|---|---|---|---|---|---|'
     ]
     for row in rows:
         fitted = row['focal_entropy_fit']

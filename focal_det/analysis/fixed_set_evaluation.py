@@ -14,12 +14,10 @@ from typing import Dict, Optional
 
 import numpy as np
 
-from ..calibration import ScoreCalibrator
+from ..calibration import CALIBRATORS, ScoreCalibrator
 from ..evaluation.calibration import (LAECE_NUM_BINS, ReliabilityHistogram,
                                       above_thresholds, continued_histogram)
 from ..evaluation.calibration.matching import DROPPED, TRUE_POSITIVE
-from ..theory.focal import logistic
-from ..theory.recalibration import recalibrated_log_odds
 from .bootstrap import (image_draw_counts, per_image_bin_sums,
                         percentile_interval, resampled_sums)
 from .calibration_fitting import (D_ECE_NUM_BINS, D_ECE_SCORE_THR,
@@ -35,12 +33,13 @@ def calibrated_scores(detections: Dict,
 def recalibrated_scores(detections: Dict, loss_parameters: Dict,
                         num_classes: int) -> np.ndarray:
     """``(n,)`` the detections' scores through the loss's own inverse map
-    (``model.test_cfg.recalibrate_scores``), each in its class's column."""
-    labels = np.asarray(detections['labels'], dtype=np.int64)
-    matrix = np.full((len(labels), num_classes), 0.5)
-    matrix[np.arange(len(labels)), labels] = detections['scores']
-    log_odds = recalibrated_log_odds(matrix, loss_parameters)
-    return logistic(log_odds[np.arange(len(labels)), labels])
+    (``model.test_cfg.score_calibration='loss'``), rebuilt from
+    ``loss_parameters``: its ``method`` and parameters, as
+    ``tools/calibrate.py`` records them in ``info.loss_parameters``."""
+    params = dict(loss_parameters)
+    calibrator = CALIBRATORS[params.pop('method')].from_params(
+        num_classes, params)
+    return calibrated_scores(detections, calibrator)
 
 
 def _image_index(detections: Dict) -> np.ndarray:

@@ -12,21 +12,26 @@ increasing, so the ranking within a class, and its AP, cannot change:
   (:mod:`focal_det.theory.focal`) with gamma and alpha fitted to the data;
 * :mod:`.agnostic_isotonic`: one isotonic map of the score for all classes
   (Kuzucu, Oksuz et al., ECCV 2024), the baseline the others must beat;
-  only non-decreasing (flat steps), unlike the maps above.
+  only non-decreasing (flat steps), unlike the maps above;
+* :mod:`.loss_inverse`: each loss's own inverse map with the trained
+  loss's parameters (``loss.inverse_calibrator(C)``).
 
-:mod:`.io` writes and reads them as JSON. They are fitted by
-``tools/calibrate.py`` (on detections labelled by
-:mod:`focal_det.analysis.calibration_fitting`) and applied by
-``RecalibratingRetinaHead`` (``model.test_cfg.score_calibration=PATH``) and
-the exported-model runtime.
+:mod:`.io` writes and reads them as JSON, checking every number. They are
+fitted by ``tools/calibrate.py`` (on detections labelled by
+:mod:`focal_det.analysis.calibration_fitting`) and applied, fitted or the
+loss's own, by every head with
+:class:`~focal_det.heads.ScoreMappingMixin`
+(``model.test_cfg.score_calibration=PATH`` or ``'loss'``) and by the
+exported-model runtime.
 """
 from .agnostic_isotonic import (AgnosticIsotonicCalibrator,
                                 fit_agnostic_isotonic)
 from .base import ScoreCalibrator
-from .focal_entropy_fit import FocalEntropyCalibrator, fit_focal_entropy
+from .focal_entropy_fit import fit_focal_entropy
 from .io import (CALIBRATORS, calibrator_from_dict, calibrator_to_dict,
                  load_calibrator, save_calibrator)
 from .isotonic import IsotonicCalibrator, fit_isotonic
+from .loss_inverse import DualFocalCalibrator, FocalEntropyCalibrator
 from .platt import PlattCalibrator, fit_platt
 from .platt_isotonic import PlattIsotonicCalibrator, fit_platt_isotonic
 
@@ -41,10 +46,10 @@ FITTERS = {
 }
 
 __all__ = [
-    'AgnosticIsotonicCalibrator', 'CALIBRATORS', 'FITTERS',
-    'FocalEntropyCalibrator', 'IsotonicCalibrator', 'PlattCalibrator',
-    'PlattIsotonicCalibrator', 'ScoreCalibrator', 'calibrator_from_dict',
-    'calibrator_to_dict', 'fit_agnostic_isotonic', 'fit_focal_entropy',
-    'fit_isotonic', 'fit_platt', 'fit_platt_isotonic', 'load_calibrator',
-    'save_calibrator'
+    'AgnosticIsotonicCalibrator', 'CALIBRATORS', 'DualFocalCalibrator',
+    'FITTERS', 'FocalEntropyCalibrator', 'IsotonicCalibrator',
+    'PlattCalibrator', 'PlattIsotonicCalibrator', 'ScoreCalibrator',
+    'calibrator_from_dict', 'calibrator_to_dict', 'fit_agnostic_isotonic',
+    'fit_focal_entropy', 'fit_isotonic', 'fit_platt', 'fit_platt_isotonic',
+    'load_calibrator', 'save_calibrator'
 ]

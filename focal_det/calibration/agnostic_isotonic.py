@@ -27,7 +27,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import numpy as np
 
 from ..theory.focal import logistic
-from .base import ScoreCalibrator, score_logits
+from .base import (ScoreCalibrator, parameter_array, require,
+                   score_logits)
 
 
 def isotonic_points(scores: np.ndarray, outcomes: np.ndarray
@@ -75,18 +76,20 @@ class AgnosticIsotonicCalibrator(ScoreCalibrator):
     def __init__(self, num_classes: int, x: Sequence[float],
                  y: Sequence[float]) -> None:
         super().__init__(num_classes)
-        self.x = np.asarray(x, dtype=np.float64)
-        self.y = np.asarray(y, dtype=np.float64)
-        if (self.x.ndim != 1 or len(self.x) < 1
-                or self.x.shape != self.y.shape
-                or not np.all(np.isfinite(self.x))
-                or not np.all(np.isfinite(self.y))
-                or np.any(np.diff(self.x) <= 0)
-                or np.any(np.diff(self.y) < 0) or self.x.min() < 0
-                or self.x.max() > 1 or self.y.min() < 0 or self.y.max() > 1):
-            raise ValueError(
-                'isotonic_agnostic calibrator: knots need x strictly '
-                'increasing and y non-decreasing, both in [0, 1]')
+        self.x = parameter_array(self.method, 'x', x)
+        self.y = parameter_array(self.method, 'y', y, self.x.shape)
+        if len(self.x) < 1:
+            raise ValueError(f'{self.method} calibrator: needs at least one '
+                             'knot')
+        for name, values in (('x', self.x), ('y', self.y)):
+            require(self.method, name, values, (values >= 0) & (values <= 1),
+                    'in [0, 1]')
+        require(self.method, 'x', self.x,
+                np.append(True, np.diff(self.x) > 0),
+                'larger than the knot before it')
+        require(self.method, 'y', self.y,
+                np.append(True, np.diff(self.y) >= 0),
+                'at least the knot before it')
 
     def _map_log_odds(self, logits, labels):
         return score_logits(np.interp(logistic(logits), self.x, self.y))

@@ -8,7 +8,7 @@ Working on log-odds keeps scores near 0 and 1 apart (no saturation) and
 hands the detector head and the exported runtime logits, which is what
 they threshold and rank.
 """
-from typing import Any, Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -16,6 +16,69 @@ from ..theory.focal import logistic
 
 #: Scores are clipped to [SCORE_EPS, 1 - SCORE_EPS] before the logit.
 SCORE_EPS = 1e-12
+
+
+def parameter_array(method: str, name: str, values,
+                    shape: Tuple[Optional[int], ...] = (None, )
+                    ) -> np.ndarray:
+    """A calibrator parameter as a float64 array, every entry finite.
+
+    What every calibrator checks first when it is built (from a fit, a
+    file or an export sidecar), so that a tampered number is refused
+    where it is read instead of silently removing detections.
+
+    Args:
+        method (str): The calibrator's method, named in errors.
+        name (str): The parameter, named in errors (``'biases'``,
+            ``'maps[1].x'``).
+        values: Numbers (not strings, not booleans).
+        shape (tuple): The shape required; ``None`` lets an axis have any
+            length, ``()`` asks for one number. Defaults to any 1-D array.
+
+    Returns:
+        np.ndarray: float64, of that shape.
+
+    Raises:
+        ValueError: Not numbers, another shape, or an entry that is NaN or
+            infinite (named with its index).
+    """
+    raw = np.asarray(values)
+    if raw.dtype.kind not in 'iuf':
+        raise ValueError(f'{method} calibrator: {name} must be numbers, '
+                         f'got {values!r:.80}')
+    if raw.ndim != len(shape) or any(
+            want is not None and have != want
+            for have, want in zip(raw.shape, shape)):
+        wanted = 'one number' if not shape else 'shape (' + ', '.join(
+            'any' if want is None else str(want) for want in shape) + ')'
+        raise ValueError(f'{method} calibrator: {name} must be {wanted}, '
+                         f'got shape {raw.shape}')
+    array = raw.astype(np.float64)
+    require(method, name, array, np.isfinite(array), 'finite')
+    return array
+
+
+def require(method: str, name: str, array: np.ndarray, ok,
+            what: str) -> None:
+    """Raise naming the first entry of ``array`` where ``ok`` is False.
+
+    Args:
+        method (str): The calibrator's method, named in errors.
+        name (str): The parameter, named in errors.
+        array (np.ndarray): Its values.
+        ok: Boolean array of ``array``'s shape.
+        what (str): What each entry must be, e.g. ``'> 0'``.
+
+    Raises:
+        ValueError: ``'<method> calibrator: <name>[<index>] = <value>, must
+            be <what>'``.
+    """
+    bad = np.flatnonzero(~np.asarray(ok, dtype=bool))
+    if bad.size:
+        index = np.unravel_index(bad[0], array.shape)
+        entry = name + ''.join(f'[{i}]' for i in index)
+        raise ValueError(f'{method} calibrator: {entry} = '
+                         f'{array[index].item()!r}, must be {what}')
 
 
 def detection_arrays(scores, labels, outcomes, num_classes: int,

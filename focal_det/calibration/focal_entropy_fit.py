@@ -3,57 +3,26 @@
 The theory (:mod:`focal_det.theory.focal`) says a focal-loss detector at the
 population minimiser reports ``q = q*(p; gamma, alpha)``, and
 :func:`~focal_det.theory.focal.inverse_sigmoid_minimiser_log_odds` maps a
-score back to ``p``. ``model.test_cfg.recalibrate_scores`` uses the loss's
-own gamma and alpha; here the same family has its two parameters chosen by
-the data: the pair that minimises the log-loss of the mapped scores
-against the detections' outcomes (a grid, then L-BFGS-B inside the bounds).
+score back to ``p``. ``model.test_cfg.score_calibration='loss'`` uses the
+loss's own gamma and alpha (:mod:`.loss_inverse`, where the calibrator
+lives); here the same family has its two parameters chosen by the data:
+the pair that minimises the log-loss of the mapped scores against the
+detections' outcomes (a grid, then L-BFGS-B inside the bounds).
 One pair for all classes: it is the theory's claim that one pair explains
 every class. The map is strictly increasing for every gamma >= 0 and alpha.
 """
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Optional, Tuple
 
 import numpy as np
 
-from ..theory.focal import inverse_sigmoid_minimiser_log_odds, logistic
-from .base import SCORE_EPS, ScoreCalibrator
+from ..theory.focal import inverse_sigmoid_minimiser_log_odds
+from .base import SCORE_EPS
+from .loss_inverse import FocalEntropyCalibrator
 
 GAMMA_BOUNDS = (0.0, 8.0)
 ALPHA_BOUNDS = (0.01, 0.99)
 _GAMMA_GRID = np.linspace(0.0, 6.0, 13)
 _ALPHA_GRID = np.linspace(0.05, 0.95, 19)
-
-
-class FocalEntropyCalibrator(ScoreCalibrator):
-    """``p = inverse_sigmoid_minimiser(s, gamma, alpha)`` for every class.
-
-    Args:
-        num_classes (int): Number of classes.
-        gamma (float): Focusing parameter, >= 0.
-        alpha (float): Positive-term weight in (0, 1).
-    """
-    method = 'focal_entropy'
-
-    def __init__(self, num_classes: int, gamma: float, alpha: float) -> None:
-        super().__init__(num_classes)
-        if not gamma >= 0:
-            raise ValueError(f'focal_entropy calibrator: gamma must be >= 0, '
-                             f'got {gamma!r}')
-        if not 0 < alpha < 1:
-            raise ValueError(f'focal_entropy calibrator: alpha must be in '
-                             f'(0, 1), got {alpha!r}')
-        self.gamma, self.alpha = float(gamma), float(alpha)
-
-    def _map_log_odds(self, logits, labels):
-        scores = np.clip(logistic(logits), SCORE_EPS, 1.0 - SCORE_EPS)
-        return inverse_sigmoid_minimiser_log_odds(scores, self.gamma,
-                                                  self.alpha)
-
-    def params(self) -> Dict[str, Any]:
-        return dict(gamma=self.gamma, alpha=self.alpha)
-
-    @classmethod
-    def from_params(cls, num_classes, params):
-        return cls(num_classes, params['gamma'], params['alpha'])
 
 
 def _log_loss(scores: np.ndarray, outcomes: np.ndarray, gamma: float,

@@ -22,7 +22,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import ScoreCalibrator, detection_arrays
+from .base import (ScoreCalibrator, detection_arrays, parameter_array,
+                   require)
 
 MIN_SLOPE = 0.05
 #: Laplace smoothing of a block's hit rate: (hits + 1/2) / (count + 1).
@@ -106,19 +107,34 @@ class IsotonicCalibrator(ScoreCalibrator):
 
     def __init__(self, maps: Sequence[Dict[str, Sequence[float]]],
                  class_map: Sequence[int]) -> None:
-        super().__init__(len(class_map))
-        self.maps = [(np.asarray(m['x'], dtype=np.float64),
-                      np.asarray(m['y'], dtype=np.float64)) for m in maps]
-        self.class_map = np.asarray(class_map, dtype=np.int64)
-        for knot_x, knot_y in self.maps:
-            if (len(knot_x) < 2 or knot_x.shape != knot_y.shape
-                    or np.any(np.diff(knot_x) <= 0)
-                    or np.any(np.diff(knot_y) <= 0)):
-                raise ValueError('isotonic calibrator: each map needs >= 2 '
-                                 'knots strictly increasing in x and y')
-        if self.class_map.min() < 0 or self.class_map.max() >= len(maps):
-            raise ValueError(f'isotonic calibrator: class_map must index '
-                             f'the {len(maps)} maps')
+        self.maps = [self._knots(index, knots)
+                     for index, knots in enumerate(maps)]
+        raw_map = np.asarray(class_map)
+        if raw_map.dtype.kind not in 'iu' or raw_map.ndim != 1:
+            raise ValueError(f'isotonic calibrator: class_map must be a list '
+                             f'of map indices, got {class_map!r:.80}')
+        super().__init__(len(raw_map))
+        self.class_map = raw_map.astype(np.int64)
+        require(self.method, 'class_map', self.class_map,
+                (self.class_map >= 0) & (self.class_map < len(self.maps)),
+                f'the index of one of the {len(self.maps)} maps')
+
+    @classmethod
+    def _knots(cls, index: int, knots: Dict[str, Sequence[float]]
+               ) -> Tuple[np.ndarray, np.ndarray]:
+        """One map's knots, checked: >= 2, finite, strictly increasing in
+        both coordinates (else the map would not be strictly increasing)."""
+        knot_x = parameter_array(cls.method, f'maps[{index}].x', knots['x'])
+        knot_y = parameter_array(cls.method, f'maps[{index}].y', knots['y'],
+                                 knot_x.shape)
+        if len(knot_x) < 2:
+            raise ValueError(f'isotonic calibrator: maps[{index}] needs at '
+                             f'least 2 knots, has {len(knot_x)}')
+        for axis, values in (('x', knot_x), ('y', knot_y)):
+            require(cls.method, f'maps[{index}].{axis}', values,
+                    np.append(True, np.diff(values) > 0),
+                    'larger than the knot before it')
+        return knot_x, knot_y
 
     def _map_log_odds(self, logits, labels):
         out = np.empty_like(logits)

@@ -19,7 +19,8 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .base import ScoreCalibrator, detection_arrays
+from .base import (ScoreCalibrator, detection_arrays, parameter_array,
+                   require)
 
 MIN_SLOPE = 1e-3
 IDENTITY = (1.0, 0.0)
@@ -90,15 +91,12 @@ class PlattCalibrator(ScoreCalibrator):
 
     def __init__(self, slopes: Sequence[float],
                  biases: Sequence[float]) -> None:
-        super().__init__(len(slopes))
-        self.slopes = np.asarray(slopes, dtype=np.float64)
-        self.biases = np.asarray(biases, dtype=np.float64)
-        if self.biases.shape != self.slopes.shape:
-            raise ValueError(f'platt calibrator: {len(self.slopes)} slopes '
-                             f'but {len(self.biases)} biases')
-        if not np.all(self.slopes > 0):
-            raise ValueError('platt calibrator: every slope must be > 0 '
-                             '(a decreasing map would reverse the ranking)')
+        self.slopes = parameter_array(self.method, 'slopes', slopes)
+        super().__init__(len(self.slopes))
+        self.biases = parameter_array(self.method, 'biases', biases,
+                                      (self.num_classes, ))
+        # A decreasing map would reverse the ranking.
+        require(self.method, 'slopes', self.slopes, self.slopes > 0, '> 0')
 
     def _map_log_odds(self, logits, labels):
         return self.slopes[labels] * logits + self.biases[labels]

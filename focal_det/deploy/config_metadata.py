@@ -7,6 +7,7 @@ coder, the head's ``test_cfg``) and from the config where only it knows
 (the test pipeline's ``Resize``). Anything the numpy runtime does not
 reproduce is refused here, at export time, with the setting named.
 """
+import os.path as osp
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -18,8 +19,8 @@ from mmdet.registry import DATASETS
 from mmengine.config import Config
 
 from ..calibration import calibrator_to_dict
-from ..heads import recalibration_requested
-from ..heads.score_calibration import requested_score_calibrator
+from ..errors import UnsupportedModelError
+from ..heads import LOSS_INVERSE, requested_score_calibrator
 from .metadata import METADATA_FORMAT_VERSION
 
 #: Name of the exported graph's image input.
@@ -59,9 +60,9 @@ def _test_pipeline(cfg: Config) -> Sequence[dict]:
             return dataset['pipeline']
     if cfg.get('test_pipeline') is not None:
         return cfg.test_pipeline
-    raise ValueError('the config has neither test_dataloader.dataset.'
-                     'pipeline nor test_pipeline: the runtime cannot know '
-                     'how images are resized')
+    raise UnsupportedModelError(
+        'the config has neither test_dataloader.dataset.pipeline nor '
+        'test_pipeline: the runtime cannot know how images are resized')
 
 
 def resize_settings(cfg: Config) -> Optional[Dict[str, Any]]:
@@ -84,15 +85,16 @@ def resize_settings(cfg: Config) -> Optional[Dict[str, Any]]:
         name = _transform_name(step)
         if name == 'LoadImageFromFile':
             if step.get('color_type', 'color') != 'color':
-                raise ValueError('the runtime reads colour images only; the '
-                                 'test pipeline has LoadImageFromFile('
-                                 f'color_type={step["color_type"]!r})')
+                raise UnsupportedModelError(
+                    'the runtime reads colour images only; the test '
+                    'pipeline has LoadImageFromFile('
+                    f'color_type={step["color_type"]!r})')
         elif name == 'Resize':
             scale = step.get('scale')
             if scale is None:
-                raise ValueError('the runtime reproduces Resize(scale=...) '
-                                 'only; the test pipeline has '
-                                 f'{dict(step)}')
+                raise UnsupportedModelError(
+                    'the runtime reproduces Resize(scale=...) only; the '
+                    f'test pipeline has {dict(step)}')
             if isinstance(scale, int):
                 scale = (scale, scale)
             resize = dict(scale=[int(scale[0]), int(scale[1])],
@@ -100,7 +102,7 @@ def resize_settings(cfg: Config) -> Optional[Dict[str, Any]]:
                           interpolation=step.get('interpolation', 'bilinear'),
                           backend=step.get('backend', 'cv2'))
         elif name not in _PASSIVE_TRANSFORMS:
-            raise ValueError(
+            raise UnsupportedModelError(
                 f'the test pipeline step {name} is not reproduced by the '
                 'runtime (it knows LoadImageFromFile, Resize, '
                 'LoadAnnotations and PackDetInputs)')
@@ -140,78 +142,68 @@ def preprocess_settings(cfg: Config,
                 pad_value=float(preprocessor.pad_value))
 
 
-def anchor_settings(head: AnchorHead) -> Dict[str, Any]:
-    """The head's ``AnchorGenerator`` settings.
+def _unsupported(runtime_reproduces: str, model_has: Any) -> None:
+    raise UnsupportedModelError(f'the runtime reproduces {runtime_reproduces} '
+                                f'only; the model has {model_has}')
+
+
+def head_settings(head: AnchorHead) -> Dict[str, Dict[str, Any]]:
+    """What the runtime needs of the head: anchors, box decoding and
+    post-processing, with mmdet's defaults filled in.
 
     Args:
         head: The built RetinaNet head.
 
     Returns:
-        The sidecar's ``anchor_generator`` section: ``strides`` ([w, h] per
-        level), ``ratios``, ``octave_base_scale`` and ``scales_per_octave``
-        (or explicit ``scales``), ``base_sizes``, ``scale_major``,
-        ``center_offset``.
+        Three sidecar sections:
+
+        * ``anchor_generator`` (its ``AnchorGenerator``): ``strides``
+          ([w, h] per level), ``ratios``, ``octave_base_scale`` and
+          ``scales_per_octave`` (or explicit ``scales``), ``base_sizes``,
+          ``scale_major``, ``center_offset``;
+        * ``bbox_coder`` (its ``DeltaXYWHBBoxCoder``): ``means``, ``stds``,
+          ``wh_ratio_clip``, ``clip_border``, ``add_ctr_clamp``,
+          ``ctr_clamp``;
+        * ``test_cfg``: ``score_thr``, ``nms_pre``, ``min_bbox_size``,
+          ``iou_threshold``, ``class_agnostic``, ``max_per_img``.
+
+    Raises:
+        UnsupportedModelError: Another generator or coder, explicit anchor
+            centers, or NMS other than ``nms``.
     """
-    generator = head.prior_generator
+    generator, coder = head.prior_generator, head.bbox_coder
     if type(generator) is not AnchorGenerator or generator.centers:
-        raise ValueError('the runtime reproduces mmdet\'s AnchorGenerator '
-                         f'without explicit centers; the head has {generator}')
-    uses_octaves = generator.octave_base_scale is not None
-    return dict(
-        strides=[[int(w), int(h)] for w, h in generator.strides],
-        ratios=generator.ratios.tolist(),
-        octave_base_scale=generator.octave_base_scale,
-        scales_per_octave=generator.scales_per_octave,
-        scales=None if uses_octaves else generator.scales.tolist(),
-        base_sizes=[float(size) for size in generator.base_sizes],
-        scale_major=bool(generator.scale_major),
-        center_offset=float(generator.center_offset))
-
-
-def bbox_coder_settings(head: AnchorHead) -> Dict[str, Any]:
-    """The head's ``DeltaXYWHBBoxCoder`` settings.
-
-    Args:
-        head: The built RetinaNet head.
-
-    Returns:
-        The sidecar's ``bbox_coder`` section: ``means``, ``stds``,
-        ``wh_ratio_clip``, ``clip_border``, ``add_ctr_clamp``, ``ctr_clamp``.
-    """
-    coder = head.bbox_coder
+        _unsupported("mmdet's AnchorGenerator without explicit centers",
+                     generator)
     if type(coder) is not DeltaXYWHBBoxCoder:
-        raise ValueError('the runtime reproduces DeltaXYWHBBoxCoder only; '
-                         f'the head has {type(coder).__name__}')
-    return dict(means=[float(m) for m in coder.means],
-                stds=[float(s) for s in coder.stds],
-                wh_ratio_clip=_WH_RATIO_CLIP,
-                clip_border=bool(coder.clip_border),
-                add_ctr_clamp=bool(coder.add_ctr_clamp),
-                ctr_clamp=float(coder.ctr_clamp))
-
-
-def postprocess_settings(head: AnchorHead) -> Dict[str, Any]:
-    """The head's post-processing settings, with mmdet's defaults filled in.
-
-    Args:
-        head: The built RetinaNet head.
-
-    Returns:
-        The sidecar's ``test_cfg`` section: ``score_thr``, ``nms_pre``,
-        ``min_bbox_size``, ``iou_threshold``, ``class_agnostic``,
-        ``max_per_img``.
-    """
+        _unsupported('DeltaXYWHBBoxCoder', type(coder).__name__)
     test_cfg = head.test_cfg
     nms = test_cfg.get('nms')
     if nms is None or nms.get('type', 'nms') != 'nms':
-        raise ValueError('the runtime reproduces test_cfg.nms = dict(type='
-                         f"'nms', ...) only; the config has nms={nms}")
-    return dict(score_thr=float(test_cfg.get('score_thr', 0)),
-                nms_pre=int(test_cfg.get('nms_pre', -1)),
-                min_bbox_size=float(test_cfg.get('min_bbox_size', -1)),
-                iou_threshold=float(nms['iou_threshold']),
-                class_agnostic=bool(nms.get('class_agnostic', False)),
-                max_per_img=int(test_cfg['max_per_img']))
+        _unsupported("test_cfg.nms = dict(type='nms', ...)", f'nms={nms}')
+    uses_octaves = generator.octave_base_scale is not None
+    return dict(
+        anchor_generator=dict(
+            strides=[[int(w), int(h)] for w, h in generator.strides],
+            ratios=generator.ratios.tolist(),
+            octave_base_scale=generator.octave_base_scale,
+            scales_per_octave=generator.scales_per_octave,
+            scales=None if uses_octaves else generator.scales.tolist(),
+            base_sizes=[float(size) for size in generator.base_sizes],
+            scale_major=bool(generator.scale_major),
+            center_offset=float(generator.center_offset)),
+        bbox_coder=dict(means=[float(m) for m in coder.means],
+                        stds=[float(s) for s in coder.stds],
+                        wh_ratio_clip=_WH_RATIO_CLIP,
+                        clip_border=bool(coder.clip_border),
+                        add_ctr_clamp=bool(coder.add_ctr_clamp),
+                        ctr_clamp=float(coder.ctr_clamp)),
+        test_cfg=dict(score_thr=float(test_cfg.get('score_thr', 0)),
+                      nms_pre=int(test_cfg.get('nms_pre', -1)),
+                      min_bbox_size=float(test_cfg.get('min_bbox_size', -1)),
+                      iou_threshold=float(nms['iou_threshold']),
+                      class_agnostic=bool(nms.get('class_agnostic', False)),
+                      max_per_img=int(test_cfg['max_per_img'])))
 
 
 def class_names(cfg: Config, checkpoint_meta: Dict[str, Any],
@@ -239,51 +231,36 @@ def class_names(cfg: Config, checkpoint_meta: Dict[str, Any],
             names = DATASETS.get(dataset['type']).METAINFO['classes']
     names = [str(name) for name in names]
     if len(names) != num_classes:
-        raise ValueError(f'{len(names)} class names for a head that '
-                         f'predicts {num_classes} classes')
+        raise UnsupportedModelError(f'{len(names)} class names for a head '
+                                    f'that predicts {num_classes} classes')
     return names
 
 
-def score_recalibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
-    """The score recalibration when ``test_cfg.recalibrate_scores`` is set.
+def score_calibration(head: AnchorHead,
+                      names: List[str]) -> Optional[Dict[str, Any]]:
+    """The calibrator ``test_cfg.score_calibration`` names, as the JSON
+    document the runtime rebuilds it from (``None`` without one).
 
     Args:
-        head: The built RetinaNet head.
+        head: The built head.
+        names: The model's classes; a calibration file fitted for others
+            is refused.
 
     Returns:
-        ``None``, or the recalibration of the head's classification loss
-        (its ``recalibration_params``): ``kind`` (``'fl'`` or ``'dfl'``,
-        :data:`focal_det.loss_names.TERM_KINDS`), ``gamma`` (float) and
-        ``alpha`` (one float per class, or ``None``).
+        ``None``, or :func:`focal_det.calibration.calibrator_to_dict` of
+        the calibrator, with ``info.source``: ``'loss'`` (the loss's own
+        inverse map, ``info.loss`` its class) or the file's name.
 
     Raises:
-        ValueError: The head is not a ``RecalibratingRetinaHead``, so mmdet
-            would not recalibrate what the runtime would.
+        See :func:`focal_det.heads.requested_score_calibrator`.
     """
-    if not recalibration_requested(head):
+    calibrator = requested_score_calibrator(head, names)
+    if calibrator is None:
         return None
-    params = head.score_recalibration_params()
-    alpha = params.get('alpha')
-    if alpha is not None:
-        alpha = [float(a) for a in alpha]
-        if len(alpha) != head.num_classes:
-            raise ValueError(f'score recalibration has {len(alpha)} alpha '
-                             f'values for {head.num_classes} classes')
-    return dict(kind=str(params['kind']), gamma=float(params['gamma']),
-                alpha=alpha)
-
-
-def score_calibration(head: AnchorHead) -> Optional[Dict[str, Any]]:
-    """The fitted calibrator ``test_cfg.score_calibration`` names, as its
-    JSON document (``None`` without one).
-
-    Raises:
-        ValueError: With ``recalibrate_scores`` too, or a file that does not
-            fit the head (see :func:`focal_det.heads.score_calibration.
-            requested_score_calibrator`).
-    """
-    calibrator = requested_score_calibrator(head.test_cfg, head.num_classes)
-    return None if calibrator is None else calibrator_to_dict(calibrator)
+    value = head.test_cfg['score_calibration']
+    info = dict(source=LOSS_INVERSE, loss=type(head.loss_cls).__name__) \
+        if value == LOSS_INVERSE else dict(source=osp.basename(value))
+    return calibrator_to_dict(calibrator, names, info)
 
 
 def check_supported(detector) -> AnchorHead:
@@ -296,15 +273,15 @@ def check_supported(detector) -> AnchorHead:
         Its head.
     """
     if not isinstance(detector, SingleStageDetector):
-        raise ValueError('the runtime reproduces single-stage detectors '
-                         f'(RetinaNet); the config builds '
-                         f'{type(detector).__name__}')
+        raise UnsupportedModelError(
+            'the runtime reproduces single-stage detectors (RetinaNet); the '
+            f'config builds {type(detector).__name__}')
     head = detector.bbox_head
     if not isinstance(head, AnchorHead) or not head.use_sigmoid_cls or \
             getattr(head.loss_cls, 'custom_cls_channels', False):
-        raise ValueError('the runtime reproduces anchor heads with sigmoid '
-                         f'scores (RetinaHead); the config has '
-                         f'{type(head).__name__}')
+        raise UnsupportedModelError(
+            'the runtime reproduces anchor heads with sigmoid scores '
+            f'(RetinaHead); the config has {type(head).__name__}')
     return head
 
 
@@ -327,6 +304,7 @@ def runtime_metadata(cfg: Config, detector: SingleStageDetector,
     """
     head = check_supported(detector)
     cls_names, bbox_names = output_names(len(head.prior_generator.strides))
+    names = class_names(cfg, checkpoint_meta, head.num_classes)
     return dict(
         format_version=METADATA_FORMAT_VERSION,
         model_format=model_format,
@@ -335,9 +313,6 @@ def runtime_metadata(cfg: Config, detector: SingleStageDetector,
         outputs=dict(cls_scores=cls_names, bbox_preds=bbox_names),
         num_anchors_per_location=int(head.num_base_priors),
         preprocess=preprocess_settings(cfg, detector),
-        anchor_generator=anchor_settings(head),
-        bbox_coder=bbox_coder_settings(head),
-        test_cfg=postprocess_settings(head),
-        class_names=class_names(cfg, checkpoint_meta, head.num_classes),
-        score_recalibration=score_recalibration(head),
-        score_calibration=score_calibration(head))
+        **head_settings(head),
+        class_names=names,
+        score_calibration=score_calibration(head, names))

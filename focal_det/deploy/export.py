@@ -18,6 +18,7 @@ from typing import Any, Dict, Optional, Sequence, Tuple
 import torch
 from mmengine.config import Config
 
+from ..errors import UnsupportedModelError
 from .config_metadata import (INPUT_NAME, preprocess_settings,
                               runtime_metadata)
 from .metadata import write_metadata
@@ -32,13 +33,14 @@ MODEL_FORMATS = ('onnx', 'torchscript')
 
 
 def check_opset(opset: int) -> None:
-    """Raise ``ValueError`` naming the supported range for another opset.
+    """Raise ``UnsupportedModelError`` naming the supported range for
+    another opset.
 
     Args:
         opset: The requested ONNX opset.
     """
     if opset not in SUPPORTED_OPSETS:
-        raise ValueError(
+        raise UnsupportedModelError(
             f'unsupported ONNX opset {opset}: supported opsets are '
             f'{SUPPORTED_OPSETS.start} to {SUPPORTED_OPSETS.stop - 1}')
 
@@ -55,12 +57,14 @@ def default_network_shape(preprocess: Dict[str, Any]) -> Tuple[int, int]:
         and a portrait image then both fit.
 
     Raises:
-        ValueError: The pipeline does not resize, so no size is implied.
+        UnsupportedModelError: The pipeline does not resize, so no size is
+            implied.
     """
     resize = preprocess['resize']
     if resize is None:
-        raise ValueError('the test pipeline has no Resize, so the input '
-                         'size is not implied: give --shape H W')
+        raise UnsupportedModelError('the test pipeline has no Resize, so the '
+                                    'input size is not implied: give '
+                                    '--shape H W')
     divisor = max(preprocess['pad_size_divisor'], 1)
     side = -(-max(resize['scale']) // divisor) * divisor
     return side, side
@@ -137,8 +141,8 @@ def export_detector(cfg: Config, checkpoint_path: Optional[str],
         (metadata written, the mmdet detector that was exported).
     """
     if model_format not in MODEL_FORMATS:
-        raise ValueError(f'unknown format {model_format!r}: choose from '
-                         f'{", ".join(MODEL_FORMATS)}')
+        raise UnsupportedModelError(f'unknown format {model_format!r}: '
+                                    f'choose from {", ".join(MODEL_FORMATS)}')
     if model_format == 'onnx':
         check_opset(opset)  # before the slow part
     detector, checkpoint_meta = build_detector(cfg, checkpoint_path)

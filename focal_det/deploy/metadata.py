@@ -12,10 +12,13 @@ import os.path as osp
 from typing import Any, Dict
 
 from ..atomic_files import write_json
+from ..errors import InvalidExportError
 
 #: Bumped whenever a key changes meaning, so an old runtime refuses a newer
-#: sidecar instead of misreading it.
-METADATA_FORMAT_VERSION = 1
+#: sidecar instead of misreading it. 2: one ``score_calibration`` entry (a
+#: calibrator document, the loss's own inverse map included) replaces
+#: ``score_recalibration``.
+METADATA_FORMAT_VERSION = 2
 
 
 def sidecar_path(model_path: str) -> str:
@@ -54,21 +57,24 @@ def read_metadata(model_path: str) -> Dict[str, Any]:
 
     Raises:
         FileNotFoundError: The sidecar is missing (its path is named).
-        ValueError: It is not valid JSON or has another format version.
+        InvalidExportError: It is not valid JSON or has another format
+            version.
     """
     path = sidecar_path(model_path)
     if not osp.isfile(path):
         raise FileNotFoundError(
             f'metadata file not found: {path} (tools/export.py writes it '
             f'next to the model; it must travel with {model_path})')
-    with open(path) as f:
+    with open(path, encoding='utf-8') as f:
         try:
             metadata = json.load(f)
-        except json.JSONDecodeError as error:
-            raise ValueError(f'malformed metadata file {path}: {error}')
-    version = metadata.get('format_version')
+        except (UnicodeDecodeError, json.JSONDecodeError) as error:
+            raise InvalidExportError(
+                f'malformed metadata file {path}: {error}') from None
+    version = metadata.get('format_version') if isinstance(
+        metadata, dict) else None
     if version != METADATA_FORMAT_VERSION:
-        raise ValueError(
+        raise InvalidExportError(
             f'metadata file {path} has format_version {version!r}; this '
             f'runtime reads version {METADATA_FORMAT_VERSION}: export the '
             'model again with this version of focal_det')

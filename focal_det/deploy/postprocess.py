@@ -4,9 +4,9 @@ From the network's per-level outputs to detections in original image
 coordinates, step for step as mmdet 3.3 does it for RetinaNet
 (``BaseDenseHead._predict_by_feat_single`` and ``_bbox_post_process``):
 
-1. per level: sigmoid scores (of the recalibrated logits, when the model
-   recalibrates), keep those above ``score_thr``, then the ``nms_pre``
-   best (anchor, class) pairs;
+1. per level: sigmoid scores (of the calibrated logits, when the model
+   calibrates its scores), keep those above ``score_thr``, then the
+   ``nms_pre`` best (anchor, class) pairs;
 2. decode the kept deltas against their anchors (``DeltaXYWHBBoxCoder``),
    clipped to the resized image;
 3. rescale to the original image, drop boxes not wider and taller than
@@ -23,7 +23,7 @@ import numpy as np
 from .preprocess import PreparedImage
 
 #: Maps (N, C) class logits to (N, C) logits before the sigmoid, e.g. the
-#: recalibrated log-odds.
+#: calibrated log-odds.
 LogitTransform = Callable[[np.ndarray], np.ndarray]
 
 
@@ -278,7 +278,7 @@ def postprocess(cls_scores: Sequence[np.ndarray],
             ``test_cfg`` and ``class_names`` are read.
         logit_transform: Optional map of the (N, C) class logits applied
             before the sigmoid, so that thresholds, top-k and NMS act on the
-            mapped scores (score recalibration).
+            mapped scores (score calibration).
 
     Returns:
         :class:`Detections` in original image coordinates, at most

@@ -18,6 +18,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..errors import InvalidDataError
+
 # mmcv's names for the interpolation methods, mapped to each library's.
 _CV2_INTERPOLATION = dict(nearest='INTER_NEAREST', bilinear='INTER_LINEAR',
                           bicubic='INTER_CUBIC', area='INTER_AREA',
@@ -64,7 +66,7 @@ def load_image(path: str) -> np.ndarray:
 
     Raises:
         FileNotFoundError: ``path`` does not exist (it is named).
-        ValueError: The file is not a readable image (it is named).
+        InvalidDataError: The file is not a readable image (it is named).
     """
     if not osp.isfile(path):
         raise FileNotFoundError(f'image not found: {path}')
@@ -73,8 +75,8 @@ def load_image(path: str) -> np.ndarray:
         encoded = np.fromfile(path, dtype=np.uint8)
         bgr = cv2.imdecode(encoded, cv2.IMREAD_COLOR) if encoded.size else None
         if bgr is None:
-            raise ValueError(f'cannot read image {path}: OpenCV could not '
-                             'decode it (corrupt or not an image)')
+            raise InvalidDataError(f'cannot read image {path}: OpenCV could '
+                                   'not decode it (corrupt or not an image)')
         return np.ascontiguousarray(bgr[:, :, ::-1])
     from PIL import Image, ImageOps, UnidentifiedImageError
     try:
@@ -82,7 +84,8 @@ def load_image(path: str) -> np.ndarray:
             # OpenCV applies the EXIF orientation when decoding; so do we.
             return np.asarray(ImageOps.exif_transpose(image).convert('RGB'))
     except (UnidentifiedImageError, OSError) as error:
-        raise ValueError(f'cannot read image {path}: {error}') from error
+        raise InvalidDataError(
+            f'cannot read image {path}: {error}') from error
 
 
 def resized_size(width: int, height: int,
@@ -152,7 +155,7 @@ def prepare_image(image_rgb: np.ndarray, preprocess: Dict[str, Any],
         The :class:`PreparedImage`.
 
     Raises:
-        ValueError: The resized image is larger than ``network_shape``.
+        InvalidDataError: The resized image is larger than ``network_shape``.
     """
     height, width = image_rgb.shape[:2]
     image = image_rgb
@@ -175,7 +178,7 @@ def prepare_image(image_rgb: np.ndarray, preprocess: Dict[str, Any],
     input_width = _padded(resized_width, divisor)
     if network_shape is not None:
         if input_height > network_shape[0] or input_width > network_shape[1]:
-            raise ValueError(
+            raise InvalidDataError(
                 f'an image of {height}x{width} px is resized to '
                 f'{resized_height}x{resized_width} px, larger than the '
                 f'exported input {network_shape[0]}x{network_shape[1]}: '

@@ -30,9 +30,9 @@ def build_detector(cfg: Config, checkpoint_path: Optional[str] = None
         checkpoint_path: ``None`` keeps the random initialisation (tests).
 
     Returns:
-        (model, checkpoint meta). With ``test_cfg.recalibrate_scores`` the
-        head (``RecalibratingRetinaHead``) recalibrates its predictions, as
-        in tools/test.py.
+        (model, checkpoint meta). With ``test_cfg.score_calibration`` the
+        head (:class:`~focal_det.heads.ScoreMappingMixin`) calibrates its
+        predictions, as in tools/test.py.
     """
     model, meta = load_detector(cfg, checkpoint_path)
     return model.eval(), meta

@@ -11,21 +11,27 @@ Example::
     detections = detector('data/longtail_synth/val/000000.png')
     print(detections.to_json(detector.class_names))
 """
+import importlib
 import warnings
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
-from ..loss_names import DUAL_FOCAL_TERM, FOCAL_TERM
-from .metadata import read_metadata
+from ..errors import InvalidExportError
+from .metadata import read_metadata, sidecar_path
 from .postprocess import Detections, LogitTransform, postprocess
 from .preprocess import PreparedImage, load_image, prepare_image
 
-# Recalibration kinds of sidecars exported before focal_det.loss_names.
-_LEGACY_RECALIBRATION_KINDS = {
-    'focal': FOCAL_TERM,
-    'dual_focal': DUAL_FOCAL_TERM
-}
+
+def _backend_module(name: str, model_path: str):
+    """Import the package that runs ``model_path``; without it, an error
+    that says what to install."""
+    try:
+        return importlib.import_module(name)
+    except ImportError as error:
+        raise InvalidExportError(
+            f'running {model_path} needs the {name} package, which cannot '
+            f'be imported here ({error}): pip install {name}') from error
 
 
 class OnnxRuntimeBackend:
@@ -41,7 +47,7 @@ class OnnxRuntimeBackend:
     def __init__(self, model_path: str, input_name: str,
                  output_names: Sequence[str],
                  num_threads: Optional[int] = None) -> None:
-        import onnxruntime
+        onnxruntime = _backend_module('onnxruntime', model_path)
         options = onnxruntime.SessionOptions()
         if num_threads:
             options.intra_op_num_threads = num_threads
@@ -50,9 +56,9 @@ class OnnxRuntimeBackend:
                 model_path, sess_options=options,
                 providers=['CPUExecutionProvider'])
         except Exception as error:  # onnxruntime's own exception types
-            raise ValueError(f'cannot load ONNX model {model_path}: it is '
-                             f'truncated or not an ONNX file ({error})'
-                             ) from error
+            raise InvalidExportError(
+                f'cannot load ONNX model {model_path}: it is truncated or '
+                f'not an ONNX file ({error})') from error
         self._input_name = input_name
         self._output_names = list(output_names)
 
@@ -79,7 +85,7 @@ class TorchScriptBackend:
 
     def __init__(self, model_path: str,
                  num_threads: Optional[int] = None) -> None:
-        import torch
+        torch = _backend_module('torch', model_path)
         self._torch = torch
         if num_threads:
             torch.set_num_threads(num_threads)
@@ -90,7 +96,7 @@ class TorchScriptBackend:
                 self._module = torch.jit.load(model_path,
                                               map_location='cpu').eval()
             except RuntimeError as error:
-                raise ValueError(
+                raise InvalidExportError(
                     f'cannot load TorchScript model {model_path}: it is '
                     f'truncated or not a TorchScript file ({error})'
                 ) from error
@@ -130,70 +136,40 @@ def open_backend(model_path: str, metadata: Dict[str, Any],
             outputs['cls_scores'] + outputs['bbox_preds'], num_threads)
     if model_format == 'torchscript':
         return TorchScriptBackend(model_path, num_threads)
-    raise ValueError(f'unknown model_format {model_format!r} in the '
-                     f'metadata of {model_path}')
+    raise InvalidExportError(f'unknown model_format {model_format!r} in the '
+                             f'metadata of {model_path}')
 
 
-def recalibration_transform(
-        recalibration: Optional[Dict[str, Any]]) -> Optional[LogitTransform]:
-    """The logit map of the sidecar's ``score_recalibration`` entry.
-
-    Args:
-        recalibration: ``None``, or ``dict(kind='fl' | 'dfl', gamma=float,
-            alpha=[C floats] or None)``, the trained loss's
-            ``recalibration_params``. Sidecars written before the loss
-            names were unified say ``'focal'`` / ``'dual_focal'``; they are
-            read as ``'fl'`` / ``'dfl'``.
-
-    Returns:
-        ``None`` when there is nothing to do, else a function mapping (N, C)
-        float32 logits to the float32 log-odds of the recalibrated
-        probabilities — for ``'fl'``, the logit of
-        ``inverse_sigmoid_minimiser(sigmoid(logit), gamma, alpha_c)`` in
-        column ``c``. Computed as mmdet's recalibrated head does (sigmoid
-        in float64, log-odds cast to float32), so both keep and rank the
-        same detections.
-    """
-    if recalibration is None:
-        return None
-    # Imported only here: a model without recalibration needs nothing from
-    # the theory package (numpy-only, like this module).
-    from focal_det.theory.recalibration import recalibrated_log_odds
-    kind = recalibration['kind']
-    recalibration = dict(recalibration,
-                         kind=_LEGACY_RECALIBRATION_KINDS.get(kind, kind))
-
-    def recalibrate(logits: np.ndarray) -> np.ndarray:
-        with np.errstate(over='ignore'):  # exp(+large) = inf: score 0
-            scores = 1 / (1 + np.exp(-logits.astype(np.float64)))
-        return recalibrated_log_odds(scores,
-                                     recalibration).astype(np.float32)
-
-    return recalibrate
-
-
-def calibration_transform(
-        calibration: Optional[Dict[str, Any]],
-        num_classes: int) -> Optional[LogitTransform]:
+def calibration_transform(metadata: Dict[str, Any],
+                          source: str) -> Optional[LogitTransform]:
     """The logit map of the sidecar's ``score_calibration`` entry.
 
     Args:
-        calibration: ``None``, or a fitted calibrator's JSON document
-            (:func:`focal_det.calibration.calibrator_to_dict`, written by
-            ``tools/calibrate.py``).
-        num_classes: Classes of the model; a calibrator for another number
-            is refused.
+        metadata: The sidecar; ``score_calibration`` is ``None`` or a
+            calibrator's JSON document
+            (:func:`focal_det.calibration.calibrator_to_dict`: a fitted one,
+            or the loss's own inverse map), checked whole and against
+            ``class_names``.
+        source: Where the sidecar is, named in errors.
 
     Returns:
-        ``None``, or a function mapping (N, C) float32 logits to the float32
-        calibrated log-odds, in float64 as mmdet's head does.
+        ``None``, or a function mapping (N, C) float32 logits to the
+        float32 calibrated log-odds, computed in float64 as mmdet's head
+        does (:class:`focal_det.heads.ScoreMappingMixin`), so that both
+        keep and rank the same detections.
+
+    Raises:
+        InvalidCalibrationError: The entry is not a valid calibrator for
+            the sidecar's classes.
     """
+    calibration = metadata.get('score_calibration')
     if calibration is None:
         return None
-    # Imported only here, numpy-only like the theory package.
+    # Imported only here: numpy only, and not needed without calibration.
     from focal_det.calibration import calibrator_from_dict
     calibrator = calibrator_from_dict(
-        calibration, "the sidecar's score_calibration", num_classes)
+        calibration, f'the score_calibration entry of {source}',
+        len(metadata['class_names']), metadata['class_names'])
 
     def calibrate(logits: np.ndarray) -> np.ndarray:
         return calibrator.map_logits(logits).astype(np.float32)
@@ -223,12 +199,8 @@ class ExportedDetector:
         self.class_names = self.metadata['class_names']
         self._run_network = open_backend(model_path, self.metadata,
                                          num_threads)
-        # Export refuses a model with both (the calibrator is fitted on
-        # raw scores).
         self._logit_transform = calibration_transform(
-            self.metadata.get('score_calibration'),
-            len(self.class_names)) or recalibration_transform(
-                self.metadata.get('score_recalibration'))
+            self.metadata, sidecar_path(model_path))
 
     @property
     def network_shape(self) -> Optional[Tuple[int, int]]:

@@ -1,6 +1,5 @@
 from .checkpoint_files import latest_complete_checkpoint
-from .cli import (ConfigOptionsAction, add_common_args, parse_common,
-                  run_reporting_errors)
+from .cli import ConfigOptionsAction, add_common_args, parse_common
 from .detector_loading import check_state_dict_matches, load_detector
 from .distributed import DeviceAgnosticDDP, unwrap_model
 from .launch import (build_runner, check_datasets, enable_amp,
@@ -17,5 +16,5 @@ __all__ = [
     'latest_complete_checkpoint', 'load_config', 'load_detector',
     'lock_work_dir', 'parse_common', 'prepare_data', 'prepare_launcher',
     'refuse_to_overwrite_checkpoints', 'resolve_work_dir',
-    'run_reporting_errors', 'unwrap_model'
+    'unwrap_model'
 ]

@@ -1,12 +1,8 @@
 """Command-line flags shared by tools/train.py and tools/test.py (mmdet's)."""
 import argparse
 import os
-import sys
-from typing import Callable
 
 from mmengine.config import DictAction
-
-from ..errors import UserInputError
 
 
 class ConfigOptionsAction(DictAction):
@@ -36,16 +32,3 @@ def parse_common(parser: argparse.ArgumentParser) -> argparse.Namespace:
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 
-
-def run_reporting_errors(main: Callable[[], None]) -> None:
-    """Run a tool's ``main``; a user's error ends it with ``error: ...``.
-
-    Bad input (files, data, checkpoints, a busy work dir, a diverged
-    training) gives its one-line message and exit status 1 instead of a
-    traceback; any other exception is a bug and keeps its traceback.
-    """
-    try:
-        main()
-    except (FileNotFoundError, FileExistsError, NotADirectoryError,
-            UserInputError) as error:
-        sys.exit(f'error: {error}')

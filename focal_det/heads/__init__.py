@@ -1,9 +1,11 @@
 from .iou_branch_atss_head import IoUBranchATSSHead, detection_logits
-from .recalibrating_retina_head import (RecalibratingRetinaHead,
-                                        recalibrate_logits,
-                                        recalibration_requested)
+from .retina_head import ScoreMappingRetinaHead
+from .score_mapping import (LOSS_INVERSE, ScoreMappingMixin,
+                            requested_score_calibrator,
+                            score_calibration_option)
 
 __all__ = [
-    'IoUBranchATSSHead', 'RecalibratingRetinaHead', 'detection_logits',
-    'recalibrate_logits', 'recalibration_requested'
+    'IoUBranchATSSHead', 'LOSS_INVERSE', 'ScoreMappingMixin',
+    'ScoreMappingRetinaHead', 'detection_logits',
+    'requested_score_calibrator', 'score_calibration_option'
 ]

@@ -47,6 +47,9 @@ from mmengine.config import ConfigDict
 from mmengine.dist import get_world_size
 from torch import Tensor, nn
 
+from ..errors import InvalidCalibrationError
+from .score_mapping import ScoreMappingMixin
+
 
 def detection_logits(cls_score: Tensor, iou_pred: Tensor,
                      num_anchors: int) -> Tensor:
@@ -109,8 +112,14 @@ def share_per_process(local_total: Tensor) -> float:
 
 
 @MODELS.register_module()
-class IoUBranchATSSHead(ATSSHead):
+class IoUBranchATSSHead(ScoreMappingMixin, ATSSHead):
     """ATSS head whose quality branch predicts the IoU of the regressed box.
+
+    ``model.test_cfg.score_calibration=FILE`` maps the combined score
+    (:class:`~focal_det.heads.ScoreMappingMixin` receives the log-odds of
+    ``class score * IoU``, the score ``tools/calibrate.py`` fits on);
+    ``'loss'`` is refused: the loss's inverse map speaks of the class score
+    alone.
 
     Args:
         num_classes (int): Object classes (no background).
@@ -280,6 +289,20 @@ class IoUBranchATSSHead(ATSSHead):
             loss_bbox = bbox_pred.sum() * 0
             loss_iou = iou_pred.sum() * 0
         return dict(loss_cls=loss_cls, loss_bbox=loss_bbox, loss_iou=loss_iou)
+
+    def loss_inverse_calibrator(self):
+        """Refused: the mapped logits are those of ``class score * IoU``
+        (:meth:`predict_by_feat`), which the classification loss's inverse
+        map does not describe.
+
+        Raises:
+            InvalidCalibrationError: Always.
+        """
+        raise InvalidCalibrationError(
+            "model.test_cfg.score_calibration='loss': IoUBranchATSSHead "
+            'scores detections by class score * IoU, which the loss\'s '
+            'inverse map does not describe; fit a calibrator with '
+            'tools/calibrate.py instead')
 
     def predict_by_feat(self,
                         cls_scores: List[Tensor],

@@ -4,11 +4,11 @@ from .epoch_seed_hook import EpochSeedHook
 from .loss_parameter_logger_hook import LossParameterLoggerHook
 from .loss_schedule_hook import LossScheduleHook
 from .non_finite_loss_hook import NonFiniteLossHook
-from .score_recalibration_hook import ScoreRecalibrationHook
+from .score_calibration_hook import ScoreCalibrationHook
 
 __all__ = [
     'AtomicCheckpointHook', 'NonFiniteLossHook', 'ClassCountsHook',
     'EpochSeedHook',
-    'LossParameterLoggerHook', 'LossScheduleHook', 'ScoreRecalibrationHook',
+    'LossParameterLoggerHook', 'LossScheduleHook', 'ScoreCalibrationHook',
     'class_count_losses'
 ]

@@ -1,9 +1,10 @@
 """Class-balanced sigmoid focal loss (Cui et al., CVPR 2019)."""
-from typing import Any, Dict, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 from mmdet.registry import MODELS
 from torch import Tensor
 
+from ..calibration.loss_inverse import FocalEntropyCalibrator
 from ..theory.class_balanced import effective_alpha
 from .class_balanced import ClassBalancing
 from .sigmoid_focal_loss import SigmoidFocalLoss
@@ -71,17 +72,18 @@ class ClassBalancedFocalLoss(SigmoidFocalLoss):
     def logged_parameters(self) -> Dict[str, float]:
         return self.class_balancing.schedule_log()
 
-    def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
+    def inverse_calibrator(self, num_classes: int) -> FocalEntropyCalibrator:
         """The focal loss's inverse map with one effective alpha per class
-        (:func:`focal_det.theory.class_balanced.effective_alpha`).
+        (:func:`focal_det.theory.class_balanced.effective_alpha` of the
+        current class weights).
 
         Args:
             num_classes (int): C.
 
         Returns:
-            dict: ``kind`` (``'fl'``), ``gamma`` and ``alpha`` (C floats).
+            FocalEntropyCalibrator: gamma and C alphas.
         """
         weights = self.class_balancing.class_weights(num_classes, 'cpu')
-        return dict(super().recalibration_params(num_classes),
-                    alpha=effective_alpha(self.alpha,
-                                          weights[:-1].tolist()).tolist())
+        return FocalEntropyCalibrator(
+            num_classes, self.gamma,
+            effective_alpha(self.alpha, weights[:-1].tolist()))

@@ -38,12 +38,13 @@ parametrisation :math:`\gamma = lo + (hi - lo)\,\sigma(\theta)`, with
 checkpoints with the model.
 """
 import math
-from typing import Any, Dict, Sequence
+from typing import Dict, Sequence
 
 import torch
 from mmdet.registry import MODELS
 from torch import Tensor, nn
 
+from ..calibration.loss_inverse import DualFocalCalibrator
 from ..loss_names import DUAL_FOCAL_TERM
 from ..validation import check_range
 from .base import FocalFamilyLoss
@@ -107,18 +108,18 @@ class DualFocalLoss(FocalFamilyLoss):
         low, high = self.gamma_bounds
         return low + (high - low) * torch.sigmoid(self.gamma_logit)
 
-    def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
-        """What the inverse of this loss's minimiser needs (score
-        recalibration; :mod:`focal_det.theory.dual_focal`).
+    def inverse_calibrator(self, num_classes: int) -> DualFocalCalibrator:
+        """The inverse of this loss's population minimiser, as a score
+        calibrator (``model.test_cfg.score_calibration='loss'``; the
+        formula is in :mod:`focal_det.theory.dual_focal`).
 
         Args:
             num_classes (int): C (the map is the same for every class).
 
         Returns:
-            dict: ``kind`` (``'dfl'``), ``gamma`` (the current value) and
-            ``alpha`` (None: the loss has none).
+            DualFocalCalibrator: With the current (possibly learnt) gamma.
         """
-        return dict(kind=DUAL_FOCAL_TERM, gamma=self.gamma, alpha=None)
+        return DualFocalCalibrator(num_classes, self.gamma)
 
     def logged_parameters(self) -> Dict[str, float]:
         """The learnable gamma, for the training log line."""

@@ -1,11 +1,11 @@
 """Sigmoid focal loss, a fused drop-in for mmdet's ``FocalLoss``."""
-from typing import Any, Dict, Optional
+from typing import Optional
 
 import torch
 from mmdet.registry import MODELS
 from torch import Tensor
 
-from ..loss_names import FOCAL_TERM
+from ..calibration.loss_inverse import FocalEntropyCalibrator
 from ..validation import check_range
 from .base import FocalFamilyLoss
 
@@ -49,17 +49,20 @@ class SigmoidFocalLoss(FocalFamilyLoss):
     def gamma_tensor(self) -> Tensor:
         return torch.tensor(self.gamma, dtype=torch.float64)
 
-    def recalibration_params(self, num_classes: int) -> Dict[str, Any]:
-        """What the inverse of this loss's minimiser needs (score
-        recalibration; :mod:`focal_det.theory.focal`).
+    def inverse_calibrator(self, num_classes: int) -> FocalEntropyCalibrator:
+        """The inverse of this loss's population minimiser, as a score
+        calibrator (``model.test_cfg.score_calibration='loss'``; the
+        formula is in :mod:`focal_det.theory.focal`).
 
         Args:
             num_classes (int): C.
 
         Returns:
-            dict: ``kind`` (``'fl'``), ``gamma`` (float) and ``alpha`` (C
-            floats, or None when the loss has no alpha).
+            FocalEntropyCalibrator: The loss's gamma and alpha (0.5 for a
+            loss without alpha weighting, which is the same map).
+
+        Raises:
+            ValueError: alpha is 0 or 1, which has no inverse.
         """
-        alpha = None if self.alpha is None else [float(self.alpha)
-                                                 ] * num_classes
-        return dict(kind=FOCAL_TERM, gamma=float(self.gamma), alpha=alpha)
+        return FocalEntropyCalibrator(
+            num_classes, self.gamma, 0.5 if self.alpha is None else self.alpha)

@@ -8,11 +8,11 @@ population minimiser (the score recalibration map).
 * :mod:`.dual_focal`: the dual focal loss, its boundary normaliser and its
   inverse map;
 * :mod:`.class_balanced`: the effective alpha per class of the
-  class-balanced focal loss;
-* :mod:`.recalibration`: the inverse map named by a loss's
-  ``recalibration_params``.
+  class-balanced focal loss.
 
-The torch forms live with the loss classes (:mod:`focal_det.losses`). The
-exported-model runtime imports these modules on a machine without torch;
-import the functions from the modules.
+The torch forms live with the loss classes (:mod:`focal_det.losses`); each
+inverse map, with a trained loss's parameters, is a score calibrator
+(:mod:`focal_det.calibration.loss_inverse`, built by the loss's
+``inverse_calibrator``). The exported-model runtime imports these modules
+on a machine without torch; import the functions from the modules.
 """

@@ -27,10 +27,11 @@ def main():
     cfg.val_dataloader.num_workers = 0
     cfg.val_dataloader.persistent_workers = False
     model, _ = load_detector(cfg, args.checkpoint)
-    params = model.bbox_head.loss_cls.recalibration_params(
+    inverse_map = model.bbox_head.loss_cls.inverse_calibrator(
         model.bbox_head.cls_out_channels)
     histograms = anchor_calibration(
-        model, Runner.build_dataloader(cfg.val_dataloader), params, args.bins)
+        model, Runner.build_dataloader(cfg.val_dataloader), inverse_map,
+        args.bins)
     summary = {
         name: dict(ece=h.ece(), ece_above_0_1=h.ece(0.1),
                    pairs=int(h.count.sum()), bins=h.bins())
@@ -42,7 +43,9 @@ def main():
               f"{row['ece_above_0_1']:.4f}")
     if args.out:
         with open(args.out, 'w') as f:
-            json.dump(dict(params=params, **summary), f, indent=2)
+            json.dump(dict(params=dict(method=inverse_map.method,
+                                       **inverse_map.params()),
+                           **summary), f, indent=2)
 
 
 if __name__ == '__main__':

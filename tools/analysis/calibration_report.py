@@ -7,8 +7,8 @@ For each run (default: FL, CB-FL, DFL and EFL of the loss comparison,
 embedded dataset's ``calib`` split with tools/calibrate.py (the chosen one
 and every candidate, the class-agnostic isotonic baseline among them),
 evaluates on val with raw, calibrated (each candidate) and, where the loss
-has one, ``recalibrate_scores`` (the loss's own inverse map) scores: AP,
-APr and the thresholded D-ECE from each run, and, on the raw run's own
+has one, ``score_calibration='loss'`` (the loss's own inverse map) scores:
+AP, APr and the thresholded D-ECE from each run, and, on the raw run's own
 detections mapped by each candidate, the fixed-set D-ECE (raw score >=
 0.3) and LaECE_0 (raw score >= the LRP-optimal thresholds fitted on calib)
 with 95 % bootstrap intervals over val images and their detection counts;
@@ -99,7 +99,7 @@ def measure_run(name, config, checkpoint, args):
     scorings = {'raw': None}
     scorings.update({m: dict(score_calibration=p) for m, p in paths.items()})
     if info['loss_parameters'] is not None:
-        scorings['recalibrated'] = dict(recalibrate_scores=True)
+        scorings['recalibrated'] = dict(score_calibration='loss')
     cfg = Config.fromfile(osp.join(REPO, config))
     evaluations = {
         scoring: evaluate_scores(cfg, checkpoint, args.data_root,
@@ -350,11 +350,12 @@ The same candidates on val (not used for the choice):
 
 ## The focal-entropy inverse map: the loss's own parameters or fitted
 
-`model.test_cfg.recalibrate_scores=True` maps scores through the inverse of
+`model.test_cfg.score_calibration=loss` maps scores through the inverse of
 the trained loss's focal-entropy minimiser with the loss's own gamma and
-alpha (per class for CB-FL; DFL has its own inverse; EFL has none). The
-same family with gamma and alpha fitted on calib is the `focal_entropy`
-candidate above.
+alpha (per class for CB-FL; DFL has its own inverse; EFL has none): the
+same calibrator mechanism as a fitted file, with the loss's parameters.
+The same family with gamma and alpha fitted on calib is the
+`focal_entropy` candidate above.
 
 {focal_entropy_table}
 
